@@ -1,0 +1,47 @@
+"""Counts the adapter bytes that travel, per round and in total, against the budget."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from logging import INFO, WARNING
+
+from flwr.common.logger import log
+
+from .settings import COMMUNICATION_BUDGET_MB
+
+BYTES_PER_MB = 1024 * 1024
+
+
+@dataclass
+class CommunicationTracker:
+    """Bytes sent to and received from clients, both directions counted."""
+
+    budget_mb: float = COMMUNICATION_BUDGET_MB
+    bytes_per_round: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+
+    def add(self, server_round: int, num_bytes: int) -> None:
+        """Count `num_bytes` as travelled in `server_round`."""
+        self.bytes_per_round[server_round] += num_bytes
+
+    def round_mb(self, server_round: int) -> float:
+        """Megabytes that travelled in one round."""
+        return self.bytes_per_round.get(server_round, 0) / BYTES_PER_MB
+
+    @property
+    def total_mb(self) -> float:
+        """Megabytes that travelled so far."""
+        return sum(self.bytes_per_round.values()) / BYTES_PER_MB
+
+    def log_round(self, server_round: int) -> str:
+        """Log and return one line on this round's and the run's communication."""
+        line = (
+            f"Communication: round {server_round} {self.round_mb(server_round):.2f} MB, "
+            f"total {self.total_mb:.2f} MB of the {self.budget_mb:,.0f} MB budget "
+            f"({100 * self.total_mb / self.budget_mb:.4f}%)"
+        )
+        exceeded = self.total_mb > self.budget_mb
+        if exceeded:
+            line += " -- BUDGET EXCEEDED"
+        log(WARNING if exceeded else INFO, line)
+        return line

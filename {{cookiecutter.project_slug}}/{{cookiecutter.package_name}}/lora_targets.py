@@ -1,0 +1,72 @@
+"""Which linear layers LoRA/DoRA adapts, per model family (the one table of them).
+
+Import-light on purpose: the template's post-generation hook resolves `auto` with it
+before any dependency is installed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+ALL_LINEAR = "all-linear"
+AUTO = "auto"
+
+_UNFUSED = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+_FUSED = ("qkv_proj", "o_proj", "gate_up_proj", "down_proj")
+
+# family -> (transformers model_type values, name pattern of hub ids, target modules)
+FAMILIES: dict[str, tuple[tuple[str, ...], str, tuple[str, ...]]] = {
+    "phi3": (("phi3",), r"phi-?(3|4)", _FUSED),
+    "qwen3": (("qwen3",), r"qwen-?3", _UNFUSED),
+    "qwen2": (("qwen2",), r"qwen", _UNFUSED),
+    "gemma3": (("gemma3", "gemma3_text"), r"gemma-?3", _UNFUSED),
+    "gemma2": (("gemma2",), r"gemma-?2", _UNFUSED),
+    "mistral": (("mistral",), r"mistral", _UNFUSED),
+    "llama": (("llama",), r"llama|smollm", _UNFUSED),
+}
+
+
+def family_from_model_type(model_type: str) -> str | None:
+    """Return the family whose transformers `model_type` this is, if known."""
+    for family, (model_types, _, _) in FAMILIES.items():
+        if model_type in model_types:
+            return family
+    return None
+
+
+def detect_family(base_model: str) -> str | None:
+    """Recognise the family from a local directory's config.json or a hub id."""
+    config_file = Path(base_model).expanduser() / "config.json"
+    if config_file.is_file():
+        model_type = json.loads(config_file.read_text(encoding="utf-8")).get("model_type", "")
+        return family_from_model_type(str(model_type))
+    name = base_model.rstrip("/").split("/")[-1].lower()
+    for family, (_, pattern, _) in FAMILIES.items():
+        if re.search(pattern, name):
+            return family
+    return None
+
+
+def resolve_target_modules(base_model: str, answer: str) -> str:
+    """Turn an answer (`auto`, `all-linear` or a comma list) into the config value."""
+    answer = answer.strip()
+    if answer.lower() == AUTO:
+        family = detect_family(base_model)
+        return ",".join(FAMILIES[family][2]) if family else ALL_LINEAR
+    if answer.lower() == ALL_LINEAR:
+        return ALL_LINEAR
+    return ",".join(parse_module_list(answer))
+
+
+def parse_module_list(value: str) -> list[str]:
+    """Split a comma-separated module list, dropping blanks around names."""
+    return [name.strip() for name in value.split(",") if name.strip()]
+
+
+def peft_target_modules(config_value: str) -> list[str] | str:
+    """The `target_modules` argument of `peft.LoraConfig` for a config value."""
+    if config_value.strip().lower() == ALL_LINEAR:
+        return ALL_LINEAR
+    return parse_module_list(config_value)

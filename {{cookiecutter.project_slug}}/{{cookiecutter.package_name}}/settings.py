@@ -1,0 +1,82 @@
+"""Typed view of the run config in `[tool.flwr.app.config]`, the only place run values live."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+TRAINING_ARGUMENTS_PREFIX = "train.training-arguments."
+COMMUNICATION_BUDGET_MB = 200_000.0
+
+
+@dataclass(frozen=True)
+class LoraSettings:
+    """Adapter shape and placement."""
+
+    r: int
+    alpha: int
+    dropout: float
+    use_dora: bool
+    target_modules: str
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """Everything a ClientApp or ServerApp reads from the run config."""
+
+    model_name: str
+    quantization: int
+    gradient_checkpointing: bool
+    lora: LoraSettings
+    seq_length: int
+    learning_rate_max: float
+    learning_rate_min: float
+    save_every_round: int
+    num_server_rounds: int
+    fraction_train: float
+    fraction_evaluate: float
+    dataset_name: str
+    results_dir: str
+    seed: int
+    training_arguments: dict[str, Any]
+
+    @property
+    def bf16(self) -> bool:
+        """Whether the model computes in bfloat16 (otherwise float16)."""
+        return bool(self.training_arguments.get("bf16", False))
+
+
+def training_arguments(run_config: dict[str, Any]) -> dict[str, Any]:
+    """Return `train.training-arguments.*` as keyword arguments (`-` becomes `_`)."""
+    return {
+        key[len(TRAINING_ARGUMENTS_PREFIX) :].replace("-", "_"): value
+        for key, value in run_config.items()
+        if key.startswith(TRAINING_ARGUMENTS_PREFIX)
+    }
+
+
+def read_settings(run_config: dict[str, Any]) -> RunSettings:
+    """Build `RunSettings` from Flower's flat run config (keys joined by dots)."""
+    return RunSettings(
+        model_name=str(run_config["model.name"]),
+        quantization=int(run_config["model.quantization"]),
+        gradient_checkpointing=bool(run_config["model.gradient-checkpointing"]),
+        lora=LoraSettings(
+            r=int(run_config["model.lora.peft-lora-r"]),
+            alpha=int(run_config["model.lora.peft-lora-alpha"]),
+            dropout=float(run_config["model.lora.peft-lora-dropout"]),
+            use_dora=bool(run_config["model.lora.peft-use-dora"]),
+            target_modules=str(run_config["model.lora.target-modules"]),
+        ),
+        seq_length=int(run_config["train.seq-length"]),
+        learning_rate_max=float(run_config["train.learning-rate-max"]),
+        learning_rate_min=float(run_config["train.learning-rate-min"]),
+        save_every_round=int(run_config["train.save-every-round"]),
+        num_server_rounds=int(run_config["num-server-rounds"]),
+        fraction_train=float(run_config["strategy.fraction-train"]),
+        fraction_evaluate=float(run_config["strategy.fraction-evaluate"]),
+        dataset_name=str(run_config["static.dataset.name"]),
+        results_dir=str(run_config["train.results-dir"]),
+        seed=int(run_config["train.seed"]),
+        training_arguments=training_arguments(run_config),
+    )
