@@ -46,5 +46,5 @@ def to_prompt_completion(partition: Dataset) -> Dataset:
 
 def load_partition(dataset_name: str, partition_id: int, num_partitions: int) -> Dataset:
     """The prompt/completion examples of one client's partition."""
-    partition = federated_dataset(dataset_name, num_partitions).load_partition(partition_id, "train")
-    return to_prompt_completion(partition)
+    dataset = federated_dataset(dataset_name, num_partitions)
+    return to_prompt_completion(dataset.load_partition(partition_id, "train"))

@@ -139,7 +139,8 @@ def adapter_state(model: torch.nn.Module) -> dict[str, np.ndarray]:
 
 def load_adapter_state(model: torch.nn.Module, state: Mapping[str, np.ndarray]) -> None:
     """Copy adapter weights into the model; keys the state lacks keep their value."""
-    set_peft_model_state_dict(model, {key: torch.from_numpy(np.asarray(value)) for key, value in state.items()})
+    tensors = {key: torch.from_numpy(np.asarray(value)) for key, value in state.items()}
+    set_peft_model_state_dict(model, tensors)
 
 
 def initial_adapter_state(settings: RunSettings) -> dict[str, np.ndarray]:

@@ -62,8 +62,8 @@ class FlowerTuneFedAvg(FedAvg):
 
 def checkpoint_rounds(settings: RunSettings) -> set[int]:
     """Rounds after which the global adapter is saved: every N rounds and the last."""
-    every = range(settings.save_every_round, settings.num_server_rounds + 1, settings.save_every_round)
-    return {*every, settings.num_server_rounds}
+    last, every = settings.num_server_rounds, settings.save_every_round
+    return {*range(every, last + 1, every), last}
 
 
 @app.main()

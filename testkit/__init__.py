@@ -1,0 +1,1 @@
+"""Offline test kit: tiny models, sample flashcards, an isolated local Flower SuperLink."""

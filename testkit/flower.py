@@ -1,0 +1,162 @@
+"""An isolated local Flower SuperLink and `flwr run` on it, for tests, demo and benchmarks.
+
+Each `LocalSuperLink` gets its own FLWR_HOME (with a 'local' connection of N simulated
+SuperNodes) and its own free ports, starts `flower-superlink` itself so that it knows the
+pid, and stops that process group when it leaves.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+BIN_DIR = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def toml_value(value: object) -> str:
+    """A run-config value as `flwr run --run-config` parses it."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return json.dumps(str(value))
+
+
+def connection_toml(num_supernodes: int, num_cpus: int = 1, num_gpus: float = 0.0) -> str:
+    """A Flower config whose default connection is a local simulation."""
+    return (
+        '[superlink]\ndefault = "local"\n\n[superlink.local]\naddress = ":local:"\n'
+        f"options.num-supernodes = {num_supernodes}\n"
+        f"options.backend.client-resources.num-cpus = {num_cpus}\n"
+        f"options.backend.client-resources.num-gpus = {num_gpus}\n"
+    )
+
+
+@dataclass
+class RunOutcome:
+    """What one `flwr run --stream` printed and how the run ended."""
+
+    returncode: int
+    output: str
+    status: str
+
+
+class LocalSuperLink:
+    """A `flower-superlink` in simulation mode under a private FLWR_HOME."""
+
+    def __init__(self, home: Path, num_supernodes: int = 2, num_cpus: int = 1) -> None:
+        self.home = Path(home)
+        self.num_supernodes = num_supernodes
+        self.num_cpus = num_cpus
+        self.http_port = free_port()
+        self.control_port = free_port()
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def env(self) -> dict[str, str]:
+        """Environment for `flwr` commands aimed at this SuperLink."""
+        env = dict(os.environ)
+        env.update(
+            FLWR_HOME=str(self.home),
+            FLWR_LOCAL_SUPERLINK_HTTP_API_PORT=str(self.http_port),
+            FLWR_LOCAL_CONTROL_API_PORT=str(self.control_port),
+            FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION="1",
+            FLWR_DISABLE_UPDATE_CHECK="1",
+            PATH=f"{BIN_DIR}{os.pathsep}{os.environ.get('PATH', '')}",
+            HF_HUB_OFFLINE="1",
+            HF_DATASETS_OFFLINE="1",
+            TOKENIZERS_PARALLELISM="false",
+            RAY_DEDUP_LOGS="0",
+        )
+        return env
+
+    def start(self, cwd: Path, timeout: float = 60.0) -> None:
+        """Start the SuperLink (its apps write relative paths under `cwd`)."""
+        self.home.mkdir(parents=True, exist_ok=True)
+        (self.home / "config.toml").write_text(
+            connection_toml(self.num_supernodes, self.num_cpus), encoding="utf-8"
+        )
+        log_dir = self.home / "local-superlink"
+        log_dir.mkdir(exist_ok=True)
+        command = [
+            str(BIN_DIR / "flower-superlink"), "--insecure", "--simulation",
+            "--isolation", "subprocess",
+            "--control-api-address", f"127.0.0.1:{self.control_port}",
+            "--host", "127.0.0.1", "--port", str(self.http_port),
+            "--database", str(log_dir / "state.db"),
+            "--log-file", str(log_dir / "superlink.log"),
+        ]
+        self.process = subprocess.Popen(
+            command, cwd=cwd, env=self.env, start_new_session=True,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"flower-superlink exited with {self.process.returncode}")
+            try:
+                if httpx.get(f"http://127.0.0.1:{self.http_port}/health", timeout=0.5).is_success:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        self.stop()
+        raise RuntimeError(f"flower-superlink did not answer within {timeout:.0f}s")
+
+    def stop(self) -> None:
+        """Stop the SuperLink and everything it started (its process group), by its pid."""
+        if self.process is None:
+            return
+        try:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+        except ProcessLookupError:
+            pass
+        self.process = None
+
+    def __enter__(self) -> LocalSuperLink:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+    def run(self, project_dir: Path, overrides: dict[str, object], timeout: float = 900) -> RunOutcome:
+        """`flwr run <project> --stream` with run-config overrides, then read the run's status."""
+        run_config = " ".join(f"{key}={toml_value(value)}" for key, value in overrides.items())
+        completed = subprocess.run(
+            [str(BIN_DIR / "flwr"), "run", str(project_dir), "--stream", "--run-config", run_config],
+            cwd=project_dir, env=self.env, capture_output=True, text=True, timeout=timeout,
+        )
+        return RunOutcome(
+            completed.returncode, completed.stdout + completed.stderr, self.last_run_status(project_dir)
+        )
+
+    def last_run_status(self, cwd: Path) -> str:
+        """Status of the newest run (`finished:completed`, `finished:failed`, ...)."""
+        completed = subprocess.run(
+            [str(BIN_DIR / "flwr"), "ls", "--format", "json"],
+            cwd=cwd, env=self.env, capture_output=True, text=True, timeout=60,
+        )
+        runs = json.loads(completed.stdout).get("runs", [])
+        if not runs:
+            return "none"
+        return max(runs, key=lambda run: run["pending-at"])["status"]

@@ -1,0 +1,38 @@
+"""Render the template and install the result, as a user would."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+TEMPLATE_DIR = Path(__file__).resolve().parents[1]
+
+# Settings that make a federated round take seconds on a CPU with a tiny model.
+SMOKE_OVERRIDES = {
+    "num-server-rounds": 2,
+    "train.save-every-round": 1,
+    "train.seq-length": 128,
+    "train.training-arguments.max-steps": 3,
+    "train.training-arguments.per-device-train-batch-size": 2,
+    "train.training-arguments.logging-steps": 1,
+    "strategy.fraction-train": 1.0,
+}
+
+
+def render(output_dir: Path | str, **answers: object) -> Path:
+    """Render the template with `answers` (no prompts); return the project folder."""
+    from cookiecutter.main import cookiecutter
+
+    return Path(
+        cookiecutter(str(TEMPLATE_DIR), no_input=True, output_dir=str(output_dir), extra_context=answers)
+    )
+
+
+def install(project_dir: Path, target: Path) -> subprocess.CompletedProcess:
+    """Build and install the rendered project (without its dependencies) into `target`."""
+    return subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+         "--target", str(target), str(project_dir)],
+        capture_output=True, text=True, check=True,
+    )
