@@ -10,7 +10,7 @@ INSTRUCTION = "Answer this question truthfully"
 
 # Question/answer pairs written for these tests (not taken from any data set).
 _CARDS = [
-    ("What hormone lets cells take up glucose from the blood?", "Insulin, made by the beta cells of the pancreas."),
+    ("What hormone lets cells take up glucose from the blood?", "Insulin, made by the pancreas."),
     ("Which enzyme does aspirin inhibit?", "Aspirin irreversibly inhibits cyclooxygenase."),
     ("What does the left ventricle pump?", "Oxygenated blood into the aorta."),
     ("What is anaemia?", "A lower than normal amount of haemoglobin or red blood cells."),
