@@ -16,15 +16,16 @@ AUTO = "auto"
 _UNFUSED = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 _FUSED = ("qkv_proj", "o_proj", "gate_up_proj", "down_proj")
 
-# family -> (transformers model_type values, name pattern of hub ids, target modules)
+# family -> (transformers model_type values, pattern of hub model names, target modules).
+# Patterns are tried in this order on the lower-cased name after the owner.
 FAMILIES: dict[str, tuple[tuple[str, ...], str, tuple[str, ...]]] = {
-    "phi3": (("phi3",), r"phi-?(3|4)", _FUSED),
+    "phi3": (("phi3",), r"(^|[^a-z])phi-?[34](?!.*moe)", _FUSED),
     "qwen3": (("qwen3",), r"qwen-?3", _UNFUSED),
-    "qwen2": (("qwen2",), r"qwen", _UNFUSED),
-    "gemma3": (("gemma3", "gemma3_text"), r"gemma-?3", _UNFUSED),
+    "qwen2": (("qwen2",), r"qwen|qwq", _UNFUSED),
+    "gemma3": (("gemma3", "gemma3_text"), r"gemma-?3|medgemma", _UNFUSED),
     "gemma2": (("gemma2",), r"gemma-?2", _UNFUSED),
-    "mistral": (("mistral",), r"mistral", _UNFUSED),
-    "llama": (("llama",), r"llama|smollm", _UNFUSED),
+    "mistral": (("mistral",), r"mistral|ministral", _UNFUSED),
+    "llama": (("llama", "smollm3"), r"llama|smollm", _UNFUSED),
 }
 
 

@@ -1,0 +1,202 @@
+"""Every supported variant renders right; forbidden answers fail with the field named."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import tomllib
+
+import pytest
+from cookiecutter.exceptions import FailedHookException
+
+from testkit.render import render
+
+from .conftest import COOKIECUTTER_JSON
+from .variants import FAMILY_MODELS, RENDER_MATRIX, SMOKE_MATRIX
+
+
+def app_config(project) -> dict:
+    def flat(config: dict, prefix: str = "") -> dict:
+        out = {}
+        for key, value in config.items():
+            out.update(flat(value, f"{prefix}{key}.") if isinstance(value, dict) else {prefix + key: value})
+        return out
+
+    return flat(tomllib.loads((project / "pyproject.toml").read_text())["tool"]["flwr"]["app"]["config"])
+
+
+def test_every_matrix_key_exists_in_cookiecutter_json():
+    keys = {key for answers in RENDER_MATRIX for key in answers}
+    keys |= {key for answers in SMOKE_MATRIX.values() for key in answers}
+    assert keys <= set(COOKIECUTTER_JSON), keys - set(COOKIECUTTER_JSON)
+
+
+@pytest.mark.parametrize("answers", RENDER_MATRIX, ids=lambda answers: "-".join(map(str, answers.values())))
+def test_variant_renders_clean_and_its_config_equals_the_answers(answers, tmp_path):
+    project = render(tmp_path, **answers)
+    for path in project.rglob("*"):
+        if path.is_file():
+            assert not re.search(r"\{\{|\{%", path.read_text()), f"leftover Jinja in {path}"
+    config = app_config(project)
+    expected = {**{key: value[0] if isinstance(value, list) else value
+                   for key, value in COOKIECUTTER_JSON.items()}, **answers}
+    arguments = "train.training-arguments."
+    assert config["model.name"] == expected["base_model"]
+    assert config["model.lora.peft-use-dora"] is expected["peft_use_dora"]
+    assert config["model.quantization"] == int(expected["quantization"])
+    assert config[arguments + "bf16"] is expected["bf16"]
+    assert config[arguments + "optim"] == expected["optimizer"]
+    assert config[arguments + "lr-scheduler-type"] == expected["lr_scheduler_type"]
+    readme = (project / "README.md").read_text()
+    assert ("| Adapter | DoRA" in readme) is expected["peft_use_dora"]
+    assert f"| Precision | {'bf16' if expected['bf16'] else 'fp16'} |" in readme
+    assert f"`{config['model.lora.target-modules']}`" in readme
+    lint = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "."], cwd=project,
+                          capture_output=True, text=True)
+    assert lint.returncode == 0, lint.stdout
+
+
+@pytest.mark.parametrize("family", FAMILY_MODELS)
+def test_auto_target_modules_fit_the_family(family, tmp_path):
+    model, modules = FAMILY_MODELS[family]
+    project = render(tmp_path, base_model=model)
+    assert app_config(project)["model.lora.target-modules"] == modules
+    assert f"| Target modules | `{modules}` |" in (project / "README.md").read_text()
+
+
+@pytest.mark.parametrize("model", [
+    "meta-llama/Llama-2-7b-hf", "meta-llama/Llama-3.2-1B-Instruct", "TinyLlama/TinyLlama-1.1B-Chat-v1.0",
+    "HuggingFaceTB/SmolLM-360M", "mistralai/Mistral-Nemo-Instruct-2407", "Qwen/Qwen2-7B",
+    "Qwen/Qwen2.5-0.5B", "Qwen/Qwen3-0.6B", "google/gemma-2-2b-it", "google/gemma-3-1b-it",
+])
+def test_unfused_families_get_the_seven_projections(model, tmp_path):
+    assert app_config(render(tmp_path, base_model=model))["model.lora.target-modules"] == (
+        "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj"
+    )
+
+
+@pytest.mark.parametrize("model", [
+    "microsoft/Phi-3-mini-4k-instruct", "microsoft/Phi-3-medium-128k-instruct", "microsoft/phi-4",
+])
+def test_phi_models_get_the_fused_projections(model, tmp_path):
+    assert app_config(render(tmp_path, base_model=model))["model.lora.target-modules"] == (
+        "qkv_proj,o_proj,gate_up_proj,down_proj"
+    )
+
+
+def test_unknown_family_falls_back_to_all_linear(tmp_path):
+    assert app_config(render(tmp_path, base_model="tiiuae/falcon-7b"))["model.lora.target-modules"] == (
+        "all-linear"
+    )
+
+
+def test_local_model_directory_is_recognised_by_its_model_type(tmp_path, tiny_model):
+    project = render(tmp_path, base_model=str(tiny_model("phi3")))
+    assert app_config(project)["model.lora.target-modules"] == "qkv_proj,o_proj,gate_up_proj,down_proj"
+
+
+def test_explicit_target_modules_are_kept(tmp_path):
+    project = render(tmp_path, lora_target_modules=" q_proj , v_proj ")
+    assert app_config(project)["model.lora.target-modules"] == "q_proj,v_proj"
+
+
+FORBIDDEN = [
+    ("project_slug", "9-starts-with-digit"),
+    ("project_slug", "under_score"),
+    ("project_slug", "a" * 33),
+    ("package_name", "not-an-identifier"),
+    ("package_name", "class"),
+    ("base_model", "no-owner"),
+    ("base_model", "/no/such/local/model/dir"),
+    ("base_model", "relative/../path/x"),
+    ("peft_lora_r", "0"),
+    ("peft_lora_r", "eight"),
+    ("peft_lora_alpha", "-16"),
+    ("per_device_train_batch_size", "1.5"),
+    ("max_steps", "0"),
+    ("accumulation_steps", "x"),
+    ("num_server_rounds", "-1"),
+    ("num_cpus", "0"),
+    ("save_every_round", "0"),
+    ("seq_length", "many"),
+    ("num_gpus", "-1"),
+    ("num_gpus", "one"),
+    ("lora_dropout", "1.0"),
+    ("lora_dropout", "-0.1"),
+    ("max_lr", "0"),
+    ("max_lr", "fast"),
+    ("min_lr", "1e-3"),
+    ("fraction_fit", "0"),
+    ("fraction_fit", "1.5"),
+    ("lora_target_modules", "q_proj;v_proj"),
+    ("email", "not-an-email"),
+    ("flower_username", "has space"),
+    ("version", "v-one"),
+    ("gpu_spec", "   "),
+]
+
+
+@pytest.mark.parametrize(("field", "value"), FORBIDDEN, ids=lambda item: str(item)[:20])
+def test_forbidden_answer_fails_naming_the_field_and_writes_nothing(field, value, tmp_path):
+    with pytest.raises(FailedHookException) as failure:
+        render(tmp_path, **{field: value})
+    assert list(tmp_path.iterdir()) == [], "the output folder was left behind"
+    message = str(failure.value)
+    assert "\n" not in message and message.startswith(f"ERROR: {field} = {value!r}: "), message
+
+
+def test_blank_project_name_is_refused(tmp_path):
+    with pytest.raises(FailedHookException, match=r"^ERROR: project_name = '  ': must not be empty"):
+        render(tmp_path, project_name="  ", project_slug="some-slug")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(("field", "value"), [("optimizer", "adam_wrong"), ("quantization", "16")])
+def test_answer_outside_a_choice_list_is_refused_by_name(field, value, tmp_path):
+    with pytest.raises(ValueError, match=f"{value}.*{field}"):
+        render(tmp_path, **{field: value})
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_reports_a_bad_answer_in_one_line_without_traceback(tmp_path):
+    from testkit.render import TEMPLATE_DIR
+
+    result = subprocess.run(
+        [sys.executable, "-m", "cookiecutter", "--no-input", "-o", str(tmp_path), str(TEMPLATE_DIR),
+         "peft_lora_r=zero"],
+        capture_output=True, text=True,
+    )
+    assert result.returncode != 0
+    output = (result.stdout + result.stderr).strip()
+    assert output == "ERROR: peft_lora_r = 'zero': must be a positive integer"
+    assert list(tmp_path.iterdir()) == []
+
+
+HOSTILE = 'Dr. "Quote" O\'Brien \\ back\\slash {{ not jinja }} {% raw %} {#\nsecond line'
+
+
+def test_hostile_free_text_renders_a_parseable_project(tmp_path):
+    project = render(
+        tmp_path, full_name=HOSTILE, project_short_description=HOSTILE, gpu_spec=HOSTILE,
+        email='o"brien\\{{x}}@example.org',
+    )
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text())
+    assert pyproject["project"]["authors"] == [{"name": HOSTILE, "email": 'o"brien\\{{x}}@example.org'}]
+    assert pyproject["project"]["description"] == HOSTILE
+    readme = (project / "README.md").read_text()
+    assert HOSTILE in readme
+
+
+def test_answers_may_refer_to_other_answers(tmp_path):
+    project = render(tmp_path, project_short_description="Tuning {{ cookiecutter.base_model }}")
+    description = tomllib.loads((project / "pyproject.toml").read_text())["project"]["description"]
+    assert description == "Tuning mistralai/Mistral-7B-v0.3"
+
+
+def test_string_booleans_of_older_answer_files_are_accepted(tmp_path):
+    project = render(tmp_path, bf16="false", tf32="False", peft_use_dora="true")
+    config = app_config(project)
+    assert config["train.training-arguments.bf16"] is False
+    assert config["train.training-arguments.tf32"] is False
+    assert config["model.lora.peft-use-dora"] is True
