@@ -200,3 +200,12 @@ def test_string_booleans_of_older_answer_files_are_accepted(tmp_path):
     assert config["train.training-arguments.bf16"] is False
     assert config["train.training-arguments.tf32"] is False
     assert config["model.lora.peft-use-dora"] is True
+
+
+def test_ci_workflow_smoke_trains_every_family():
+    import yaml
+
+    from testkit.render import TEMPLATE_DIR
+
+    workflow = yaml.safe_load((TEMPLATE_DIR / ".github" / "workflows" / "variants.yml").read_text())
+    assert workflow["jobs"]["smoke"]["strategy"]["matrix"]["family"] == list(SMOKE_MATRIX)

@@ -40,11 +40,11 @@ def quantization_config(settings: RunSettings) -> BitsAndBytesConfig:
     )
 
 
-def attention_implementation() -> str:
-    """FlashAttention 2 when it is installed and a GPU is present, else PyTorch SDPA."""
+def attention_implementation() -> str | None:
+    """FlashAttention 2 when it is installed and a GPU is present, else the model's default."""
     if torch.cuda.is_available() and importlib.util.find_spec("flash_attn") is not None:
         return "flash_attention_2"
-    return "sdpa"
+    return None
 
 
 def load_base_model(settings: RunSettings) -> torch.nn.Module:
