@@ -15,6 +15,10 @@ from testkit.render import TEMPLATE_DIR, render
 from testkit.tiny_models import build_tiny_model
 
 COOKIECUTTER_JSON = json.loads((TEMPLATE_DIR / "cookiecutter.json").read_text(encoding="utf-8"))
+# The answers --no-input takes: the first option of each choice list.
+DEFAULT_ANSWERS = {
+    key: value[0] if isinstance(value, list) else value for key, value in COOKIECUTTER_JSON.items()
+}
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ import pytest
 
 from testkit.render import TEMPLATE_DIR
 
-from .conftest import COOKIECUTTER_JSON
+from .conftest import COOKIECUTTER_JSON, DEFAULT_ANSWERS
 
 
 def load_hook(name: str):
@@ -25,7 +25,7 @@ CHOICES = {field: COOKIECUTTER_JSON[field] for field in pre_gen.CHOICES}
 
 
 def default_answers(**changes) -> dict:
-    answers = {key: value[0] if isinstance(value, list) else value for key, value in COOKIECUTTER_JSON.items()}
+    answers = dict(DEFAULT_ANSWERS)
     answers.update(project_name="FlowerTune X", project_slug="flowertune-x", package_name="flowertune_x",
                    project_short_description="A baseline.")
     answers.update(changes)

@@ -12,7 +12,7 @@ from cookiecutter.exceptions import FailedHookException
 
 from testkit.render import render
 
-from .conftest import COOKIECUTTER_JSON
+from .conftest import COOKIECUTTER_JSON, DEFAULT_ANSWERS
 from .variants import FAMILY_MODELS, RENDER_MATRIX, SMOKE_MATRIX
 
 
@@ -39,8 +39,7 @@ def test_variant_renders_clean_and_its_config_equals_the_answers(answers, tmp_pa
         if path.is_file():
             assert not re.search(r"\{\{|\{%", path.read_text()), f"leftover Jinja in {path}"
     config = app_config(project)
-    expected = {**{key: value[0] if isinstance(value, list) else value
-                   for key, value in COOKIECUTTER_JSON.items()}, **answers}
+    expected = {**DEFAULT_ANSWERS, **answers}
     arguments = "train.training-arguments."
     assert config["model.name"] == expected["base_model"]
     assert config["model.lora.peft-use-dora"] is expected["peft_use_dora"]
