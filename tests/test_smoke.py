@@ -27,15 +27,24 @@ def test_phi3_style_model_trains_two_rounds(superlink, tiny_model, flashcards_di
     assert_trained(final_adapter(results, 2), model_dir, FUSED)
 
 
-def test_a_run_in_which_no_client_trained_fails(superlink, tiny_model, tmp_path):
+def test_a_run_in_which_no_client_trained_fails(superlink, tiny_model, flashcards_dir, tmp_path):
+    # Four tokens hold no response: every example is fully masked and every client fails.
+    outcome, results = train_rendered(
+        superlink, tmp_path, {"base_model": str(tiny_model("llama"))}, flashcards_dir,
+        **{"train.seq-length": 4},
+    )
+    assert outcome.status == "finished:failed", outcome.output[-4000:]
+    assert "no client trained successfully" in outcome.output
+    assert not list(results.glob("*/peft_*")), "an untrained adapter was saved"
+
+
+def test_data_without_flashcard_columns_stops_before_training(superlink, tiny_model, tmp_path):
     bad_data = tmp_path / "bad-data"
     bad_data.mkdir()
     (bad_data / "train.jsonl").write_text(
         "".join(json.dumps({"question": f"q{i}", "answer": "a"}) + "\n" for i in range(8))
     )
-    outcome, results = train_rendered(
-        superlink, tmp_path, {"base_model": str(tiny_model("llama"))}, bad_data
-    )
-    assert outcome.status == "finished:failed", outcome.output[-4000:]
-    assert "no client trained successfully" in outcome.output
-    assert not list(results.glob("*/peft_*")), "an untrained adapter was saved"
+    outcome, _ = train_rendered(superlink, tmp_path, {"base_model": str(tiny_model("llama"))}, bad_data)
+    assert outcome.status == "finished:failed"
+    assert "the data lacks column(s) input, output (it has question, answer)" in outcome.output
+    assert "[ROUND 1" not in outcome.output

@@ -1,23 +1,53 @@
-"""Global adapter checkpoints written straight from arrays, as PEFT adapter folders."""
+"""Global adapter checkpoints written straight from arrays, as PEFT adapter folders.
+
+Each `peft_<round>/` holds `adapter_config.json`, `adapter_model.safetensors` and
+`training_state.json` (the round and totals it belongs to). It is written in a staging
+folder and renamed into place, so a checkpoint is either whole or absent.
+"""
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 from collections.abc import Mapping
+from dataclasses import dataclass
+from logging import WARNING
 from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import save_file
+from flwr.common.logger import log
+from safetensors.torch import load_file, save_file
 
 from .model import lora_config
 from .settings import RunSettings
 
+ADAPTER_CONFIG = "adapter_config.json"
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
+TRAINING_STATE = "training_state.json"
+CHECKPOINT_NAME = re.compile(r"^peft_(\d+)$")
 
 
-def save_adapter(state: Mapping[str, np.ndarray], settings: RunSettings, directory: Path) -> Path:
-    """Write `adapter_config.json` and the weights; the folder appears whole or not at all."""
+@dataclass
+class Checkpoint:
+    """A saved global adapter and the point of the run it belongs to."""
+
+    directory: Path
+    round: int
+    comm_total_mb: float
+    state: dict[str, np.ndarray]
+
+    @property
+    def run_dir(self) -> Path:
+        return self.directory.parent
+
+
+def save_adapter(
+    state: Mapping[str, np.ndarray], settings: RunSettings, directory: Path, comm_total_mb: float
+) -> Path:
+    """Write the adapter folder of one round; it appears whole or not at all."""
+    server_round = int(CHECKPOINT_NAME.match(directory.name).group(1))
     staging = directory.with_name(directory.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
@@ -26,6 +56,35 @@ def save_adapter(state: Mapping[str, np.ndarray], settings: RunSettings, directo
         {key: torch.from_numpy(np.ascontiguousarray(value)) for key, value in state.items()},
         staging / ADAPTER_WEIGHTS,
     )
+    (staging / TRAINING_STATE).write_text(
+        json.dumps({"round": server_round, "comm_total_mb": comm_total_mb}), encoding="utf-8"
+    )
     shutil.rmtree(directory, ignore_errors=True)
     staging.rename(directory)
     return directory
+
+
+def read_checkpoint(directory: Path) -> Checkpoint:
+    """Load one checkpoint folder; raises if any part is missing or unreadable."""
+    state = json.loads((directory / TRAINING_STATE).read_text(encoding="utf-8"))
+    json.loads((directory / ADAPTER_CONFIG).read_text(encoding="utf-8"))
+    weights = {key: value.numpy() for key, value in load_file(directory / ADAPTER_WEIGHTS).items()}
+    if not weights:
+        raise ValueError("no adapter weights")
+    return Checkpoint(directory, int(state["round"]), float(state["comm_total_mb"]), weights)
+
+
+def latest_checkpoint(results_dir: Path) -> Checkpoint | None:
+    """The newest whole checkpoint under `results_dir`; broken ones are named and skipped."""
+    candidates = [
+        path for path in results_dir.glob("*/peft_*")
+        if path.is_dir() and CHECKPOINT_NAME.match(path.name)
+    ]
+    for path in sorted(candidates, key=lambda p: p.stat().st_mtime, reverse=True):
+        try:
+            return read_checkpoint(path)
+        except Exception as error:  # noqa: BLE001 - any damage makes the checkpoint unusable
+            log(WARNING, "Skipping checkpoint %s: it is incomplete or corrupt (%s)", path, error)
+    for partial in results_dir.glob("*/peft_*.partial"):
+        log(WARNING, "Skipping checkpoint %s: it was never completed", partial)
+    return None

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import math
+import os
 import tempfile
 import warnings
 
@@ -15,29 +17,44 @@ from trl import SFTConfig, SFTTrainer
 
 from .dataset import load_partition
 from .model import adapter_state, build_peft_model, cosine_annealing, load_adapter_state
+from .run_record import peak_rss_mb
 from .settings import RunSettings, read_settings
 
 app = ClientApp()
 
-# One loaded model per process and model setting, reused across rounds and partitions.
+# The loaded model of this process (reused across rounds and partitions) and its load count.
 _LOADED: dict[str, tuple[torch.nn.Module, object, dict[str, np.ndarray]]] = {}
+_BASE_MODEL_LOADS = 0
 
 
 def _model_key(settings: RunSettings) -> str:
     return repr((settings.model_name, settings.quantization, settings.bf16,
-                 settings.gradient_checkpointing, settings.lora))
+                 settings.gradient_checkpointing, settings.lora, settings.trust_remote_code))
 
 
 def loaded_model(settings: RunSettings):
     """The PEFT model, its tokenizer and its freshly initialised adapter state."""
+    global _BASE_MODEL_LOADS
     key = _model_key(settings)
     if key not in _LOADED:
+        _LOADED.clear()
         model = build_peft_model(settings)
-        tokenizer = AutoTokenizer.from_pretrained(settings.model_name)
+        _BASE_MODEL_LOADS += 1
+        tokenizer = AutoTokenizer.from_pretrained(
+            settings.model_name, trust_remote_code=settings.trust_remote_code
+        )
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
         _LOADED[key] = (model, tokenizer, adapter_state(model))
     return _LOADED[key]
+
+
+def release_model() -> None:
+    """Drop the loaded model and give its memory back (`model.reuse-across-rounds = false`)."""
+    _LOADED.clear()
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def device_arguments(arguments: dict) -> dict:
@@ -71,6 +88,17 @@ def sft_config(settings: RunSettings, learning_rate: float, output_dir: str) -> 
     return SFTConfig(**arguments)
 
 
+def process_metrics() -> dict[str, float]:
+    """This process's identity, base model loads and peak memory, for the run record."""
+    cuda_peak = torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else 0.0
+    return {
+        "process-id": os.getpid(),
+        "base-model-loads": _BASE_MODEL_LOADS,
+        "peak-rss-mb": peak_rss_mb(),
+        "cuda-peak-mb": cuda_peak,
+    }
+
+
 @app.train()
 def train(msg: Message, context: Context) -> Message:
     """Train the received adapter on this partition and send it back."""
@@ -100,8 +128,16 @@ def train(msg: Message, context: Context) -> Message:
     if not math.isfinite(loss):
         raise RuntimeError(f"round {server_round}: training loss is {loss}")
 
-    arrays = ArrayRecord({key: Array(value) for key, value in adapter_state(model).items()})
-    metrics = MetricRecord(
-        {"train_loss": float(loss), "learning_rate": learning_rate, "num-examples": len(dataset)}
+    state = adapter_state(model)
+    if not settings.reuse_model:
+        release_model()
+    arrays = ArrayRecord(
+        {key: Array(value.astype(settings.transport_dtype)) for key, value in state.items()}
     )
+    metrics = MetricRecord({
+        "train_loss": float(loss),
+        "learning_rate": learning_rate,
+        "num-examples": len(dataset),
+        **process_metrics(),
+    })
     return Message(RecordDict({"arrays": arrays, "metrics": metrics}), reply_to=msg)

@@ -17,6 +17,7 @@ BYTES_PER_MB = 1024 * 1024
 class CommunicationTracker:
     """Bytes sent to and received from clients, both directions counted."""
 
+    carried_mb: float = 0.0
     budget_mb: float = COMMUNICATION_BUDGET_MB
     bytes_per_round: dict[int, int] = field(default_factory=lambda: defaultdict(int))
 
@@ -30,8 +31,8 @@ class CommunicationTracker:
 
     @property
     def total_mb(self) -> float:
-        """Megabytes that travelled so far."""
-        return sum(self.bytes_per_round.values()) / BYTES_PER_MB
+        """Megabytes that travelled in the run so far (a resumed run's earlier rounds too)."""
+        return self.carried_mb + sum(self.bytes_per_round.values()) / BYTES_PER_MB
 
     def log_round(self, server_round: int) -> str:
         """Log and return one line on this round's and the run's communication."""

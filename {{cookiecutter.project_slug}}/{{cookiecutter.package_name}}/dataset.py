@@ -30,14 +30,19 @@ def build_prompt(instruction: str) -> str:
     return f"{ALPACA_PREAMBLE}\n### Instruction:\n{instruction}\n{RESPONSE_MARKER}"
 
 
-def to_prompt_completion(partition: Dataset) -> Dataset:
-    """Medical reformat: `input` is the instruction, `output` the response."""
-    missing = [column for column in REQUIRED_COLUMNS if column not in partition.column_names]
+def check_columns(dataset: Dataset) -> None:
+    """Raise `ValueError` naming the flashcard columns the data lacks."""
+    missing = [column for column in REQUIRED_COLUMNS if column not in dataset.column_names]
     if missing:
         raise ValueError(
-            f"static.dataset.name: the data lacks column(s) {', '.join(missing)}; "
-            f"it has {', '.join(partition.column_names)}"
+            f"static.dataset.name: the data lacks column(s) {', '.join(missing)} "
+            f"(it has {', '.join(dataset.column_names)}); flashcards need {', '.join(REQUIRED_COLUMNS)}"
         )
+
+
+def to_prompt_completion(partition: Dataset) -> Dataset:
+    """Medical reformat: `input` is the instruction, `output` the response."""
+    check_columns(partition)
     return partition.map(
         lambda row: {"prompt": build_prompt(row["input"]), "completion": " " + row["output"]},
         remove_columns=partition.column_names,
@@ -46,5 +51,10 @@ def to_prompt_completion(partition: Dataset) -> Dataset:
 
 def load_partition(dataset_name: str, partition_id: int, num_partitions: int) -> Dataset:
     """The prompt/completion examples of one client's partition."""
-    dataset = federated_dataset(dataset_name, num_partitions)
-    return to_prompt_completion(dataset.load_partition(partition_id, "train"))
+    partition = federated_dataset(dataset_name, num_partitions).load_partition(partition_id, "train")
+    if len(partition) == 0:
+        raise ValueError(
+            f"partition {partition_id} of {num_partitions} is empty: {dataset_name} has too few "
+            f"rows for {num_partitions} SuperNodes"
+        )
+    return to_prompt_completion(partition)

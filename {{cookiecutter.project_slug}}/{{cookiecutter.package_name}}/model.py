@@ -56,6 +56,7 @@ def load_base_model(settings: RunSettings) -> torch.nn.Module:
         dtype=compute_dtype(settings),
         device_map={"": device},
         attn_implementation=attention_implementation(),
+        trust_remote_code=settings.trust_remote_code,
     )
     return prepare_model_for_kbit_training(
         model,
@@ -150,9 +151,13 @@ def initial_adapter_state(settings: RunSettings) -> dict[str, np.ndarray]:
     generator, B starts at zero. DoRA magnitudes depend on the base weights, so each
     client computes them itself until the first aggregate carries them.
     """
-    config = AutoConfig.from_pretrained(settings.model_name)
+    config = AutoConfig.from_pretrained(
+        settings.model_name, trust_remote_code=settings.trust_remote_code
+    )
     with torch.device("meta"):
-        skeleton = AutoModelForCausalLM.from_config(config)
+        skeleton = AutoModelForCausalLM.from_config(
+            config, trust_remote_code=settings.trust_remote_code
+        )
     check_target_modules(skeleton, settings.lora.target_modules)
     shapes = {
         key: tuple(value.shape)

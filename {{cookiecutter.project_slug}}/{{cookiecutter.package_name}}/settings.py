@@ -7,6 +7,9 @@ from typing import Any
 
 TRAINING_ARGUMENTS_PREFIX = "train.training-arguments."
 COMMUNICATION_BUDGET_MB = 200_000.0
+LEADERBOARD_DATASET = "flwrlabs/medical-meadow-medical-flashcards"
+LEADERBOARD_NUM_SUPERNODES = 20
+TRANSPORT_DTYPES = ("float32", "float16")
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,11 @@ class RunSettings:
     results_dir: str
     seed: int
     training_arguments: dict[str, Any]
+    reuse_model: bool
+    transport_dtype: str
+    resume: bool
+    min_train_replies: int
+    trust_remote_code: bool
 
     @property
     def bf16(self) -> bool:
@@ -79,4 +87,9 @@ def read_settings(run_config: dict[str, Any]) -> RunSettings:
         results_dir=str(run_config["train.results-dir"]),
         seed=int(run_config["train.seed"]),
         training_arguments=training_arguments(run_config),
+        reuse_model=bool(run_config["model.reuse-across-rounds"]),
+        transport_dtype=str(run_config["strategy.transport-dtype"]),
+        resume=bool(run_config["train.resume"]),
+        min_train_replies=int(run_config["strategy.min-train-replies"]),
+        trust_remote_code=bool(run_config["model.trust-remote-code"]),
     )
