@@ -139,16 +139,26 @@ class LocalSuperLink:
     def __exit__(self, *exc_info) -> None:
         self.stop()
 
-    def run(self, project_dir: Path, overrides: dict[str, object], timeout: float = 900) -> RunOutcome:
-        """`flwr run <project> --stream` with run-config overrides, then read the run's status."""
+    def start_run(self, project_dir: Path, overrides: dict[str, object]) -> subprocess.Popen:
+        """Start `flwr run <project> --stream` with run-config overrides; output to a pipe."""
         run_config = " ".join(f"{key}={toml_value(value)}" for key, value in overrides.items())
-        completed = subprocess.run(
+        return subprocess.Popen(
             [str(BIN_DIR / "flwr"), "run", str(project_dir), "--stream", "--run-config", run_config],
-            cwd=project_dir, env=self.env, capture_output=True, text=True, timeout=timeout,
+            cwd=project_dir, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
-        return RunOutcome(
-            completed.returncode, completed.stdout + completed.stderr, self.last_run_status(project_dir)
-        )
+
+    def run(self, project_dir: Path, overrides: dict[str, object], timeout: float = 900) -> RunOutcome:
+        """Run the project to its end, then read the run's status."""
+        process = self.start_run(project_dir, overrides)
+        output, _ = process.communicate(timeout=timeout)
+        return RunOutcome(process.returncode, output, self.last_run_status(project_dir))
+
+    def kill(self) -> None:
+        """Kill the SuperLink and the run it hosts at once (SIGKILL to its process group)."""
+        if self.process is not None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+            self.process = None
 
     def last_run_status(self, cwd: Path) -> str:
         """Status of the newest run (`finished:completed`, `finished:failed`, ...)."""
