@@ -110,6 +110,21 @@ def test_batched_answers_equal_one_at_a_time_answers(family, evaluation, generat
     assert any(batched)  # the model did answer (not only end-of-sequence tokens)
 
 
+def test_rows_repeating_a_prompt_carry_the_last_ones_output(evaluation, generation, tiny_model):
+    model = evaluation.load_model(str(tiny_model("llama")), None, "none")
+    tokenizer = evaluation.load_tokenizer(str(tiny_model("llama")))
+    prompt, other = "Is it a repeated question?", "Is it another question?"
+    # Batches of 2: the repeated prompt gets the limit of "maybe" first, of "no" last.
+    examples = [{"prompt": prompt, "gold": "maybe"}, {"prompt": other, "gold": "no"},
+                {"prompt": prompt, "gold": "no"}]
+    limits = generation.official_max_new_tokens(tokenizer, ["maybe", "no"], batch_size=1)
+    alone = generation.generate_answers(model, tokenizer, [evaluation.chat_wrap(prompt)] * 2,
+                                        limits, batch_size=1)
+    assert alone[0] != alone[1]
+    records = evaluation.answer_examples(model, tokenizer, examples, batch_size=2, description="")
+    assert records[0]["output"] == records[2]["output"] == alone[1]
+
+
 @pytest.fixture(scope="module")
 def full_run(evaluation, tiny_model, data_dir, tmp_path_factory):
     """All four benchmarks, unquantized tiny llama, batches of 4."""

@@ -106,19 +106,22 @@ def load_tokenizer(base_model: str):
 def answer_examples(
     model, tokenizer, examples: Sequence[Record], batch_size: int, description: str
 ) -> list[Record]:
-    """The generation records: each example with the model's `output`."""
-    golds = [example["gold"] for example in examples]
+    """The generation records: each example with the model's `output`.
+
+    The official tool stores each output on every row with the same prompt, so rows that
+    repeat a prompt all carry the output of the last of them; so do these records.
+    """
+    prompts = [example["prompt"] for example in examples]
     outputs = generate_answers(
         model,
         tokenizer,
-        [chat_wrap(example["prompt"]) for example in examples],
-        official_max_new_tokens(tokenizer, golds, batch_size),
+        [chat_wrap(prompt) for prompt in prompts],
+        official_max_new_tokens(tokenizer, [example["gold"] for example in examples], batch_size),
         batch_size,
         description,
     )
-    return [
-        {**example, "output": output} for example, output in zip(examples, outputs, strict=True)
-    ]
+    last_output = dict(zip(prompts, outputs, strict=True))
+    return [{**example, "output": last_output[example["prompt"]]} for example in examples]
 
 
 def read_generations(path: Path) -> list[Record]:
