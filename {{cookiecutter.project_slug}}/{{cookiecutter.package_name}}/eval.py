@@ -35,9 +35,7 @@ Record = dict[str, str]
 def load_rows_from_hub(benchmark: Benchmark) -> datasets.Dataset:
     """The evaluated split from the Hugging Face hub."""
     try:
-        return datasets.load_dataset(
-            benchmark.hub_id, benchmark.hub_config, split=benchmark.split
-        )
+        return datasets.load_dataset(benchmark.hub_id, benchmark.hub_config, split=benchmark.split)
     except RuntimeError as error:
         if "Dataset scripts are no longer supported" not in str(error):
             raise
