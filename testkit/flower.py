@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import psutil
 
 BIN_DIR = Path(sys.executable).parent
 
@@ -46,6 +49,36 @@ def connection_toml(num_supernodes: int, num_cpus: int = 1, num_gpus: float = 0.
         f"options.backend.client-resources.num-cpus = {num_cpus}\n"
         f"options.backend.client-resources.num-gpus = {num_gpus}\n"
     )
+
+
+def wait_until_healthy(
+    process: subprocess.Popen, url: str, timeout: float, verify: ssl.SSLContext | bool = True
+) -> None:
+    """Wait until `url` answers with success; raise if `process` exits first or time runs out."""
+    name = Path(process.args[0]).name
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited with {process.returncode}")
+        try:
+            if httpx.get(url, timeout=0.5, verify=verify).is_success:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"{name} did not answer within {timeout:.0f}s")
+
+
+def stop_process_group(process: subprocess.Popen) -> None:
+    """Stop a process started in a session of its own, and everything it started, by its pid."""
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    except ProcessLookupError:
+        pass
 
 
 @dataclass
@@ -106,32 +139,17 @@ class LocalSuperLink:
             command, cwd=cwd, env=self.env, start_new_session=True,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"flower-superlink exited with {self.process.returncode}")
-            try:
-                if httpx.get(f"http://127.0.0.1:{self.http_port}/health", timeout=0.5).is_success:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.3)
-        self.stop()
-        raise RuntimeError(f"flower-superlink did not answer within {timeout:.0f}s")
+        try:
+            wait_until_healthy(self.process, f"http://127.0.0.1:{self.http_port}/health", timeout)
+        except RuntimeError:
+            self.stop()
+            raise
 
     def stop(self) -> None:
         """Stop the SuperLink and everything it started (its process group), by its pid."""
-        if self.process is None:
-            return
-        try:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
-        except ProcessLookupError:
-            pass
-        self.process = None
+        if self.process is not None:
+            stop_process_group(self.process)
+            self.process = None
 
     def __enter__(self) -> LocalSuperLink:
         return self
@@ -148,17 +166,40 @@ class LocalSuperLink:
         )
 
     def run(self, project_dir: Path, overrides: dict[str, object], timeout: float = 900) -> RunOutcome:
-        """Run the project to its end, then read the run's status."""
+        """Run the project to its end, then read the run's whole log and its status.
+
+        The live stream can stop before the last lines arrive, so the stored log of the run
+        (`flwr log --show`) is appended to what was streamed.
+        """
         process = self.start_run(project_dir, overrides)
         output, _ = process.communicate(timeout=timeout)
+        if started := re.search(r"Successfully started run (\d+)", output):
+            stored = subprocess.run(
+                [str(BIN_DIR / "flwr"), "log", started.group(1), "--show"],
+                cwd=project_dir, env=self.env, capture_output=True, text=True, timeout=120,
+            )
+            output += stored.stdout + stored.stderr
         return RunOutcome(process.returncode, output, self.last_run_status(project_dir))
 
     def kill(self) -> None:
-        """Kill the SuperLink and the run it hosts at once (SIGKILL to its process group)."""
-        if self.process is not None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
-            self.process = None
+        """Kill the SuperLink and the run it hosts at once: SIGKILL to every process group
+        among it and its descendants (the simulation process starts a session of its own)."""
+        if self.process is None:
+            return
+        root = psutil.Process(self.process.pid)
+        groups = set()
+        for process in [root, *root.children(recursive=True)]:
+            try:
+                groups.add(os.getpgid(process.pid))
+            except ProcessLookupError:
+                pass
+        for group in groups:
+            try:
+                os.killpg(group, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.process.wait()
+        self.process = None
 
     def last_run_status(self, cwd: Path) -> str:
         """Status of the newest run (`finished:completed`, `finished:failed`, ...)."""

@@ -18,6 +18,7 @@ DEFAULT_PACKAGE = "flowertune_mistral_7b_v0_3"
 PACKAGE_MODULES = {
     "__init__.py", "settings.py", "lora_targets.py", "model.py", "dataset.py",
     "client_app.py", "server_app.py", "checkpoint.py", "communication.py",
+    "run_record.py", "leaderboard.py", "report.py",
     "eval.py", "eval_benchmarks.py", "eval_generation.py", "eval_scoring.py",
 }
 

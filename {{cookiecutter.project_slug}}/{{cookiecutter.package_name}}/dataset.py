@@ -51,8 +51,11 @@ def to_prompt_completion(partition: Dataset) -> Dataset:
 
 def load_partition(dataset_name: str, partition_id: int, num_partitions: int) -> Dataset:
     """The prompt/completion examples of one client's partition."""
-    partition = federated_dataset(dataset_name, num_partitions).load_partition(partition_id, "train")
-    if len(partition) == 0:
+    try:
+        partition = federated_dataset(dataset_name, num_partitions).load_partition(partition_id, "train")
+    except IndexError:  # fewer rows than partitions: this one got none
+        partition = None
+    if partition is None or len(partition) == 0:
         raise ValueError(
             f"partition {partition_id} of {num_partitions} is empty: {dataset_name} has too few "
             f"rows for {num_partitions} SuperNodes"

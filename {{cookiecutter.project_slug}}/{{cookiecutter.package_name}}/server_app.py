@@ -6,6 +6,7 @@ The server never loads base weights: the initial adapter comes from the model's 
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterable
 from logging import ERROR, INFO, WARNING
@@ -44,6 +45,15 @@ def to_arrays(state: dict[str, np.ndarray], dtype: str) -> ArrayRecord:
 def to_state(arrays: ArrayRecord) -> dict[str, np.ndarray]:
     """Adapter arrays as float32 NumPy arrays (aggregation and checkpoints use float32)."""
     return {key: array.numpy().astype(np.float32, copy=False) for key, array in arrays.items()}
+
+
+def short_reason(reason: str) -> str:
+    """The client's own error message, without the remote traceback around it."""
+    messages = re.findall(r"Message: (.+)", reason)
+    lines = [line for line in reason.strip().splitlines() if line.strip()]
+    if messages:
+        return messages[-1].strip().removesuffix("'>")
+    return lines[-1] if lines else "unknown error"
 
 
 def weighted_train_metrics(contents: list, weight_key: str) -> MetricRecord:
@@ -97,7 +107,7 @@ class FlowerTuneFedAvg(FedAvg):
         trained = [msg for msg in replies if not msg.has_error()]
         for msg in failed:
             log(WARNING, "Round %s: node %s failed: %s", server_round, msg.metadata.src_node_id,
-                msg.error.reason)
+                short_reason(msg.error.reason))
         for msg in trained:
             self.communication.add(server_round, msg.content[self.arrayrecord_key].count_bytes())
             self.record.note_client(dict(msg.content["metrics"]))
