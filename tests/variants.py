@@ -38,6 +38,7 @@ SMOKE_MATRIX = {
     "mistral": {"peft_use_dora": True, "quantization": "8", "bf16": False, "optimizer": "adamw_torch",
                 "lr_scheduler_type": "linear"},
     "qwen2": {"quantization": "8", "optimizer": "adamw_bnb_8bit", "lr_scheduler_type": "cosine",
+              "transport_dtype": "float16",
               "gradient_checkpointing": False},
     "qwen3": {"peft_use_dora": True, "bf16": False, "optimizer": "paged_adamw_32bit",
               "lr_scheduler_type": "constant_with_warmup"},
