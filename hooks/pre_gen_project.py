@@ -96,8 +96,8 @@ def check_text(field: str, value: object) -> None:
         raise AnswerError(field, value, "must not be empty")
 
 
-def validate(answers: dict, choices: dict[str, list]) -> None:
-    """Raise `AnswerError` for the first bad answer."""
+def validate(answers: dict, choices: dict[str, list] | None) -> None:
+    """Raise `AnswerError` for the first bad answer (choices unchecked when `None`)."""
     for field in ("project_name", "project_short_description", "full_name", "gpu_spec"):
         check_text(field, answers[field])
     slug = str(answers["project_slug"])
@@ -125,7 +125,7 @@ def validate(answers: dict, choices: dict[str, list]) -> None:
         positive_int(field, answers[field])
     for field in BOOLEANS:
         boolean(field, answers[field])
-    for field in CHOICES:
+    for field in CHOICES if choices else ():
         allowed = [str(option) for option in choices[field]]
         if str(answers[field]) not in allowed:
             raise AnswerError(field, answers[field], "must be one of " + ", ".join(allowed))
@@ -148,8 +148,14 @@ def validate(answers: dict, choices: dict[str, list]) -> None:
         raise AnswerError("min_lr", answers["min_lr"], f"must not exceed max_lr ({answers['max_lr']})")
 
 
-def template_choices(answers: dict) -> dict[str, list]:
-    """The choice lists of the template's own cookiecutter.json."""
+def template_choices(answers: dict) -> dict[str, list] | None:
+    """The choice lists of the template's own cookiecutter.json, where the context names it.
+
+    cruft renders without `_repo_dir`; its answers already passed the same checks in the
+    template's Jinja extension (`validate_answers`), choices included.
+    """
+    if "_repo_dir" not in answers:
+        return None
     spec = json.loads((Path(answers["_repo_dir"]) / "cookiecutter.json").read_text(encoding="utf-8"))
     return {field: spec[field] for field in CHOICES}
 

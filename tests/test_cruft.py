@@ -7,8 +7,6 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
-
 from testkit.flower import BIN_DIR
 from testkit.render import TEMPLATE_DIR
 
@@ -40,11 +38,6 @@ def copy_template_repo(destination: Path) -> Path:
     return destination
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hooks/pre_gen_project.py reads answers['_repo_dir'], which only cookiecutter's own "
-    "entry point sets; cruft renders without it and the hook fails",
-)
 def test_cruft_update_brings_a_template_change_into_a_rendered_project(tmp_path):
     template = copy_template_repo(tmp_path / "template")
     created = cruft(
