@@ -13,6 +13,7 @@ from logging import ERROR, INFO, WARNING
 from pathlib import Path
 
 import numpy as np
+import torch
 from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Message, MetricRecord
 from flwr.common.logger import log
 from flwr.serverapp import Grid, ServerApp
@@ -22,7 +23,7 @@ from .checkpoint import latest_checkpoint, save_adapter
 from .communication import CommunicationTracker
 from .dataset import check_columns, federated_dataset
 from .leaderboard import write_leaderboard_record
-from .model import initial_adapter_state
+from .model import TargetModulesError, initial_adapter_state
 from .run_record import RoundRecord, RunRecord
 from .settings import TRANSPORT_DTYPES, RunSettings, read_settings
 
@@ -162,6 +163,12 @@ def check_settings(settings: RunSettings) -> None:
             f"strategy.fraction-train = {settings.fraction_train} trains no client; "
             "use a fraction in (0, 1]"
         )
+    if settings.quantization not in (4, 8):
+        raise SettingsError(f"model.quantization = {settings.quantization}; use 4 or 8")
+    if settings.bf16 and torch.cuda.is_available() and not torch.cuda.is_bf16_supported():
+        raise SettingsError(
+            "train.training-arguments.bf16 = true, but this GPU has no bfloat16; set it to false (float16)"
+        )
     if settings.transport_dtype not in TRANSPORT_DTYPES:
         raise SettingsError(
             f"strategy.transport-dtype = {settings.transport_dtype!r}; use one of "
@@ -185,6 +192,8 @@ def initial_state(settings: RunSettings) -> dict[str, np.ndarray]:
     """The initial adapter, or a clear error when the model cannot be found or read."""
     try:
         return initial_adapter_state(settings)
+    except TargetModulesError as error:
+        raise SettingsError(str(error)) from None
     except OSError as error:
         reason = str(error).strip().splitlines()[0]
         raise SettingsError(
