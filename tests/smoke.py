@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import torch
@@ -54,8 +53,3 @@ def assert_trained(adapter_dir: Path, base_model_dir: Path, expected_modules: se
     with torch.no_grad():
         logits = model(torch.tensor([[1, 2, 3]])).logits
     assert torch.isfinite(logits).all()
-
-
-def train_losses(output: str) -> list[float]:
-    """Aggregated train losses that the server logged, one per round."""
-    return [float(value) for value in re.findall(r"'train_loss': ([-+0-9.eE]+|nan|inf)", output)]

@@ -51,7 +51,8 @@ def test_saved_checkpoint_gives_the_same_logits_as_the_client_model(rendered_pac
     trained = {k: (v + rng.normal(0, 0.05, v.shape)).astype(np.float32)
                for k, v in model.adapter_state(client).items()}
     model.load_adapter_state(client, trained)
-    directory = checkpoint.save_adapter(trained, settings, tmp_path / "peft_1", comm_total_mb=1.5)
+    arrays = rendered_package("server_app").to_arrays(dict(trained), "float32")
+    directory = checkpoint.save_adapter(arrays, settings, tmp_path / "peft_1", comm_total_mb=1.5)
     assert checkpoint.read_checkpoint(directory).round == 1
 
     loaded = PeftModel.from_pretrained(model.load_base_model(settings), directory)
@@ -65,7 +66,8 @@ def test_saved_checkpoint_gives_the_same_logits_as_the_client_model(rendered_pac
 def test_float16_transport_halves_the_bytes_and_aggregates_in_float32(rendered_package):
     server = rendered_package("server_app")
     state = {"a.lora_A.weight": np.random.default_rng(1).normal(size=(8, 256)).astype(np.float32)}
-    full, half = server.to_arrays(state, "float32"), server.to_arrays(state, "float16")
+    full, half = server.to_arrays(dict(state), "float32"), server.to_arrays(dict(state), "float16")
+    assert server.in_dtype(full, "float32") is full
     assert half.count_bytes() < 0.55 * full.count_bytes()
     assert server.to_state(half)["a.lora_A.weight"].dtype == np.float32
 
@@ -74,9 +76,11 @@ def test_a_damaged_checkpoint_is_named_and_skipped(rendered_package, settings, t
     checkpoint = rendered_package("checkpoint")
     run_dir = tmp_path / "results" / "run"
     state = {"x.lora_A.weight": np.ones((2, 4), np.float32)}
-    checkpoint.save_adapter(state, settings, run_dir / "peft_1", comm_total_mb=1.0)
-    damaged = checkpoint.save_adapter(state, settings, run_dir / "peft_2", comm_total_mb=2.0)
+    arrays = rendered_package("server_app").to_arrays(state, "float32")
+    checkpoint.save_adapter(arrays, settings, run_dir / "peft_1", comm_total_mb=1.0)
+    damaged = checkpoint.save_adapter(arrays, settings, run_dir / "peft_2", comm_total_mb=2.0)
     (damaged / "adapter_model.safetensors").write_bytes(b"truncated")
     (run_dir / "peft_3.partial").mkdir()
     found = checkpoint.latest_checkpoint(tmp_path / "results")
     assert found.round == 1 and found.comm_total_mb == 1.0
+    assert np.array_equal(found.state["x.lora_A.weight"], np.ones((2, 4), np.float32))

@@ -10,15 +10,15 @@ from __future__ import annotations
 import json
 import re
 import shutil
-from collections.abc import Mapping
+import struct
 from dataclasses import dataclass
 from logging import WARNING
 from pathlib import Path
 
 import numpy as np
-import torch
+from flwr.app import ArrayRecord
 from flwr.common.logger import log
-from safetensors.torch import load_file, save_file
+from safetensors.numpy import load_file
 
 from .model import lora_config
 from .settings import RunSettings
@@ -43,19 +43,31 @@ class Checkpoint:
         return self.directory.parent
 
 
-def save_adapter(
-    state: Mapping[str, np.ndarray], settings: RunSettings, directory: Path, comm_total_mb: float
-) -> Path:
+def write_float32_safetensors(arrays: ArrayRecord, path: Path) -> None:
+    """Write the arrays as float32 safetensors, one tensor in memory at a time."""
+    keys = sorted(arrays)
+    header, offset = {"__metadata__": {"format": "pt"}}, 0
+    for key in keys:
+        shape = list(arrays[key].shape)
+        size = 4 * int(np.prod(shape, dtype=np.int64))
+        header[key] = {"dtype": "F32", "shape": shape, "data_offsets": [offset, offset + size]}
+        offset += size
+    encoded = json.dumps(header, separators=(",", ":")).encode()
+    encoded += b" " * (-len(encoded) % 8)
+    with path.open("wb") as handle:
+        handle.write(struct.pack("<Q", len(encoded)) + encoded)
+        for key in keys:
+            handle.write(np.ascontiguousarray(arrays[key].numpy(), dtype="<f4").tobytes())
+
+
+def save_adapter(arrays: ArrayRecord, settings: RunSettings, directory: Path, comm_total_mb: float) -> Path:
     """Write the adapter folder of one round; it appears whole or not at all."""
     server_round = int(CHECKPOINT_NAME.match(directory.name).group(1))
     staging = directory.with_name(directory.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     lora_config(settings).save_pretrained(staging)
-    save_file(
-        {key: torch.from_numpy(np.ascontiguousarray(value)) for key, value in state.items()},
-        staging / ADAPTER_WEIGHTS,
-    )
+    write_float32_safetensors(arrays, staging / ADAPTER_WEIGHTS)
     (staging / TRAINING_STATE).write_text(
         json.dumps({"round": server_round, "comm_total_mb": comm_total_mb}), encoding="utf-8"
     )
@@ -68,7 +80,7 @@ def read_checkpoint(directory: Path) -> Checkpoint:
     """Load one checkpoint folder; raises if any part is missing or unreadable."""
     state = json.loads((directory / TRAINING_STATE).read_text(encoding="utf-8"))
     json.loads((directory / ADAPTER_CONFIG).read_text(encoding="utf-8"))
-    weights = {key: value.numpy() for key, value in load_file(directory / ADAPTER_WEIGHTS).items()}
+    weights = load_file(directory / ADAPTER_WEIGHTS)
     if not weights:
         raise ValueError("no adapter weights")
     return Checkpoint(directory, int(state["round"]), float(state["comm_total_mb"]), weights)

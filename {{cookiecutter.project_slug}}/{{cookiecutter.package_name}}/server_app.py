@@ -39,13 +39,20 @@ class NoClientTrainedError(RuntimeError):
 
 
 def to_arrays(state: dict[str, np.ndarray], dtype: str) -> ArrayRecord:
-    """An ArrayRecord of the adapter in the transport dtype."""
-    return ArrayRecord({key: Array(value.astype(dtype, copy=False)) for key, value in state.items()})
+    """An ArrayRecord of the adapter in `dtype`; the state's entries are released on the way."""
+    return ArrayRecord({key: Array(state.pop(key).astype(dtype, copy=False)) for key in list(state)})
 
 
 def to_state(arrays: ArrayRecord) -> dict[str, np.ndarray]:
     """Adapter arrays as float32 NumPy arrays (aggregation and checkpoints use float32)."""
     return {key: array.numpy().astype(np.float32, copy=False) for key, array in arrays.items()}
+
+
+def in_dtype(arrays: ArrayRecord, dtype: str) -> ArrayRecord:
+    """`arrays` itself when already in `dtype` (no copy), else a converted record."""
+    if all(array.dtype == dtype for array in arrays.values()):
+        return arrays
+    return to_arrays(to_state(arrays), dtype)
 
 
 def short_reason(reason: str) -> str:
@@ -94,7 +101,7 @@ class FlowerTuneFedAvg(FedAvg):
         server_round += self.round_offset
         log(INFO, "Round %s of %s", server_round, self.settings.num_server_rounds)
         self.round_started = time.monotonic()
-        sent = to_arrays(to_state(arrays), self.settings.transport_dtype)
+        sent = in_dtype(arrays, self.settings.transport_dtype)
         messages = list(super().configure_train(server_round, sent, config, grid))
         self.communication.add(server_round, sent.count_bytes() * len(messages))
         return messages
@@ -112,9 +119,7 @@ class FlowerTuneFedAvg(FedAvg):
         for msg in trained:
             self.communication.add(server_round, msg.content[self.arrayrecord_key].count_bytes())
             self.record.note_client(dict(msg.content["metrics"]))
-            msg.content[self.arrayrecord_key] = ArrayRecord(
-                {key: Array(value) for key, value in to_state(msg.content[self.arrayrecord_key]).items()}
-            )
+            msg.content[self.arrayrecord_key] = in_dtype(msg.content[self.arrayrecord_key], "float32")
         arrays, metrics = None, None
         if len(trained) >= self.settings.min_train_replies:
             arrays, metrics = super().aggregate_train(server_round, trained)
@@ -144,8 +149,7 @@ class FlowerTuneFedAvg(FedAvg):
             log(WARNING, "Round %s: no round has trained yet; nothing to save", server_round)
             return
         path = save_adapter(
-            to_state(arrays), self.settings, self.record.run_dir / f"peft_{server_round}",
-            self.communication.total_mb,
+            arrays, self.settings, self.record.run_dir / f"peft_{server_round}", self.communication.total_mb
         )
         log(INFO, "Saved the global adapter of round %s to %s", server_round, path)
 
@@ -210,7 +214,9 @@ def main(grid: Grid, context: Context) -> None:
         check_settings(settings)
         results_dir = Path(settings.results_dir).resolve()
         checkpoint = latest_checkpoint(results_dir) if settings.resume else None
-        start = initial_state(settings) if checkpoint is None else checkpoint.state
+        # to_arrays empties the NumPy state as it goes: one copy of the adapter at a time
+        initial_arrays = to_arrays(initial_state(settings) if checkpoint is None else checkpoint.state,
+                                   "float32")
     except SettingsError as error:
         log(ERROR, "%s", error)
         raise
@@ -234,7 +240,7 @@ def main(grid: Grid, context: Context) -> None:
     if done < settings.num_server_rounds:
         strategy.start(
             grid=grid,
-            initial_arrays=to_arrays(start, "float32"),
+            initial_arrays=initial_arrays,
             num_rounds=settings.num_server_rounds - done,
             evaluate_fn=strategy.save_checkpoint,
         )
