@@ -8,6 +8,9 @@ import resource
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
 from .settings import COMMUNICATION_BUDGET_MB
 
 METRICS_FILE = "metrics.json"
@@ -102,23 +105,19 @@ class RunRecord:
         }
 
     def plot(self) -> Path:
-        """Draw the example-weighted training loss per round (headless)."""
-        import matplotlib
-
-        matplotlib.use("Agg")
-        from matplotlib import pyplot
-
+        """Draw the example-weighted training loss per round (headless: no pyplot, no display)."""
         trained = [entry for entry in self.rounds if entry.train_loss is not None]
-        figure, axes = pyplot.subplots(figsize=(6, 3.5))
+        figure = Figure(figsize=(6, 3.5))
+        axes = figure.subplots()
         axes.plot([e.round for e in trained], [e.train_loss for e in trained], marker="o")
         axes.set_xlabel("round")
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
         axes.set_ylabel("train loss (example-weighted)")
         axes.set_title("Federated training loss")
         axes.grid(alpha=0.3)
         figure.tight_layout()
         path = self.run_dir / LOSS_PLOT
         figure.savefig(path, dpi=100)
-        pyplot.close(figure)
         return path
 
     def summary(self) -> str:
