@@ -22,6 +22,12 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def current_rss_mb() -> float:
+    """Resident memory of this process now, in MB."""
+    with open("/proc/self/statm", encoding="ascii") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
 def write_json(path: Path, data: object) -> None:
     """Write JSON through a temporary file, so readers never see half a file."""
     staging = path.with_name(path.name + ".tmp")
@@ -40,6 +46,7 @@ class RoundRecord:
     seconds: float
     clients: int
     failures: int
+    server_rss_mb: float = field(default_factory=current_rss_mb)
 
 
 @dataclass
