@@ -106,8 +106,23 @@ def test_batched_answers_equal_one_at_a_time_answers(family, evaluation, generat
     limits = [1 + row % 4 for row in range(len(prompts))]  # several steps with a KV cache too
     batched = generation.generate_answers(model, tokenizer, prompts, limits, batch_size=8)
     one_at_a_time = generation.generate_answers(model, tokenizer, prompts, limits, batch_size=1)
-    assert batched == one_at_a_time
+    # the official way: `generate` on each prompt alone
+    official = [generation.greedy_decode(model, tokenizer, [prompt], limit)[0]
+                for prompt, limit in zip(prompts, limits, strict=True)]
+    assert batched == one_at_a_time == official
     assert any(batched)  # the model did answer (not only end-of-sequence tokens)
+
+
+def test_a_generation_config_that_changes_greedy_tokens_uses_generate(evaluation, generation, tiny_model):
+    model = evaluation.load_model(str(tiny_model("llama")), None, "none")
+    assert generation.is_plain_greedy(model)
+    model.generation_config.repetition_penalty = 1.3
+    assert not generation.is_plain_greedy(model)
+    tokenizer = evaluation.load_tokenizer(str(tiny_model("llama")))
+    prompts = fixture_prompts(evaluation)[:6]
+    official = [generation.greedy_decode(model, tokenizer, [prompt], 1)[0] for prompt in prompts]
+    answers = generation.generate_answers(model, tokenizer, prompts, [1] * len(prompts), batch_size=4)
+    assert answers == official
 
 
 def test_rows_repeating_a_prompt_carry_the_last_ones_output(evaluation, generation, tiny_model):

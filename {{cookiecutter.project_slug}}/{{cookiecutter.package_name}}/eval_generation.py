@@ -37,6 +37,60 @@ def greedy_decode(model, tokenizer, prompts: Sequence[str], max_new_tokens: int)
     return tokenizer.batch_decode(new_ids, skip_special_tokens=True)
 
 
+# Generation settings under which `generate`'s greedy token is the argmax of the logits.
+GREEDY_NEUTRAL = {
+    "repetition_penalty": (None, 1.0),
+    "no_repeat_ngram_size": (None, 0),
+    "min_length": (None, 0),
+    "min_new_tokens": (None, 0),
+    "bad_words_ids": (None,),
+    "suppress_tokens": (None,),
+    "begin_suppress_tokens": (None,),
+    "sequence_bias": (None,),
+    "forced_bos_token_id": (None,),
+    "forced_eos_token_id": (None,),
+    "guidance_scale": (None, 1.0),
+}
+
+
+def is_plain_greedy(model) -> bool:
+    """Whether the model's generation config leaves greedy decoding a plain argmax."""
+    config = model.generation_config
+    return all(getattr(config, name, None) in neutral for name, neutral in GREEDY_NEUTRAL.items())
+
+
+def common_prefix_length(rows: Sequence[Sequence[int]]) -> int:
+    """How many leading tokens all rows share."""
+    length = min(len(row) for row in rows)
+    for row in rows[1:]:
+        length = next((i for i in range(length) if row[i] != rows[0][i]), length)
+    return length
+
+
+def first_tokens(model, tokenizer, rows: Sequence[Sequence[int]]) -> list[str]:
+    """The greedy next token of each token row, as `generate` would give it, in one pass.
+
+    Rows are right-padded: a causal model never looks at the pads after a row's last token,
+    so that token's logits are those of the row alone and no attention mask is needed. The
+    rows' common start (a benchmark's instruction) runs once; its cache serves every row.
+    """
+    shared = max(common_prefix_length(rows) - 1, 0)  # every row keeps a token of its own
+    device = model.device
+    cache = None
+    if shared:
+        cache = model(torch.tensor([rows[0][:shared]], device=device), use_cache=True).cache
+        cache.batch_repeat_interleave(len(rows))
+    tails = [row[shared:] for row in rows]
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    batch = torch.full((len(rows), max(map(len, tails))), pad, device=device)
+    for index, tail in enumerate(tails):
+        batch[index, : len(tail)] = torch.tensor(tail, device=device)
+    logits = model(batch, cache=cache, use_cache=cache is not None).logits
+    last = torch.tensor([len(tail) - 1 for tail in tails], device=device)
+    tokens = logits[torch.arange(len(rows), device=device), last].argmax(-1).tolist()
+    return [tokenizer.decode([token], skip_special_tokens=True) for token in tokens]
+
+
 def decoding_batches(
     prompts: Sequence[str], max_new_tokens: Sequence[int], batch_size: int
 ) -> list[list[int]]:
@@ -64,13 +118,32 @@ def generate_answers(
     batch_size: int,
     description: str | None = None,
 ) -> list[str]:
-    """Greedy answers to `prompts` (each with its own token limit), in the order given."""
+    """Greedy answers to `prompts` (each with its own token limit), in the order given.
+
+    One-token answers (most multiple-choice rows) take one forward pass per batch
+    (`first_tokens`) when the generation config makes greedy decoding a plain argmax; the
+    others go through `generate`.
+    """
     answers: list[str] = [""] * len(prompts)
-    batches = decoding_batches(prompts, max_new_tokens, batch_size)
-    for batch in tqdm(batches, desc=description, unit="batch"):
-        texts = greedy_decode(
-            model, tokenizer, [prompts[row] for row in batch], max_new_tokens[batch[0]]
+    plain = is_plain_greedy(model)
+    single = [row for row in range(len(prompts)) if plain and max_new_tokens[row] == 1]
+    others = sorted(set(range(len(prompts))) - set(single))
+    encoded = tokenizer([prompts[row] for row in single])["input_ids"] if single else []
+    token_ids = dict(zip(single, encoded, strict=True))
+    single.sort(key=token_ids.__getitem__)  # neighbours share their instruction's tokens
+    jobs = [(1, single[start : start + batch_size]) for start in range(0, len(single), batch_size)]
+    jobs += [
+        (max_new_tokens[others[batch[0]]], [others[index] for index in batch])
+        for batch in decoding_batches(
+            [prompts[row] for row in others], [max_new_tokens[row] for row in others], batch_size
         )
-        for row, text in zip(batch, texts, strict=True):
-            answers[row] = text
+    ]
+    with torch.inference_mode():
+        for limit, batch in tqdm(jobs, desc=description, unit="batch"):
+            if batch[0] in token_ids:
+                texts = first_tokens(model, tokenizer, [token_ids[row] for row in batch])
+            else:
+                texts = greedy_decode(model, tokenizer, [prompts[row] for row in batch], limit)
+            for row, text in zip(batch, texts, strict=True):
+                answers[row] = text
     return answers
