@@ -78,16 +78,22 @@ def first_tokens(model, tokenizer, rows: Sequence[Sequence[int]]) -> list[str]:
     device = model.device
     cache = None
     if shared:
-        cache = model(torch.tensor([rows[0][:shared]], device=device), use_cache=True).cache
+        start = torch.tensor([rows[0][:shared]], device=device)
+        cache = model(start, use_cache=True, logits_to_keep=1).cache
         cache.batch_repeat_interleave(len(rows))
     tails = [row[shared:] for row in rows]
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     batch = torch.full((len(rows), max(map(len, tails))), pad, device=device)
     for index, tail in enumerate(tails):
         batch[index, : len(tail)] = torch.tensor(tail, device=device)
-    logits = model(batch, cache=cache, use_cache=cache is not None).logits
-    last = torch.tensor([len(tail) - 1 for tail in tails], device=device)
-    tokens = logits[torch.arange(len(rows), device=device), last].argmax(-1).tolist()
+    last = [len(tail) - 1 for tail in tails]
+    kept = sorted(set(last))  # logits only where some row ends
+    logits = model(
+        batch, cache=cache, use_cache=cache is not None,
+        logits_to_keep=torch.tensor(kept, device=device),
+    ).logits
+    columns = torch.tensor([kept.index(position) for position in last], device=device)
+    tokens = logits[torch.arange(len(rows), device=device), columns].argmax(-1).tolist()
     return [tokenizer.decode([token], skip_special_tokens=True) for token in tokens]
 
 
