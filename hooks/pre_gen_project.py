@@ -149,14 +149,16 @@ def validate(answers: dict, choices: dict[str, list] | None) -> None:
 
 
 def template_choices(answers: dict) -> dict[str, list] | None:
-    """The choice lists of the template's own cookiecutter.json, where the context names it.
+    """The choice lists of the template's own cookiecutter.json, where the hook can find it.
 
-    cruft renders without `_repo_dir`; its answers already passed the same checks in the
-    template's Jinja extension (`validate_answers`), choices included.
+    cruft renders without `_repo_dir`, and `cookiecutter .` gives a path relative to a folder
+    the hook does not run in; those answers already passed the same checks, choices included,
+    in the template's Jinja extension (`validate_answers`).
     """
-    if "_repo_dir" not in answers:
+    spec_file = Path(answers.get("_repo_dir", "")) / "cookiecutter.json"
+    if "_repo_dir" not in answers or not spec_file.is_absolute() or not spec_file.is_file():
         return None
-    spec = json.loads((Path(answers["_repo_dir"]) / "cookiecutter.json").read_text(encoding="utf-8"))
+    spec = json.loads(spec_file.read_text(encoding="utf-8"))
     return {field: spec[field] for field in CHOICES}
 
 

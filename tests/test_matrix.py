@@ -208,3 +208,14 @@ def test_ci_workflow_smoke_trains_every_family():
 
     workflow = yaml.safe_load((TEMPLATE_DIR / ".github" / "workflows" / "variants.yml").read_text())
     assert workflow["jobs"]["smoke"]["strategy"]["matrix"]["family"] == list(SMOKE_MATRIX)
+
+
+def test_template_given_as_a_relative_path_renders(tmp_path):
+    from testkit.render import TEMPLATE_DIR
+
+    result = subprocess.run(
+        [sys.executable, "-m", "cookiecutter", "--no-input", "-o", str(tmp_path), "."],
+        cwd=TEMPLATE_DIR, capture_output=True, text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "flowertune-mistral-7b-v0-3" / "pyproject.toml").is_file()
