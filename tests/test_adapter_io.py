@@ -51,7 +51,7 @@ def test_saved_checkpoint_gives_the_same_logits_as_the_client_model(rendered_pac
     trained = {k: (v + rng.normal(0, 0.05, v.shape)).astype(np.float32)
                for k, v in model.adapter_state(client).items()}
     model.load_adapter_state(client, trained)
-    arrays = rendered_package("server_app").to_arrays(dict(trained), "float32")
+    arrays = rendered_package("communication").to_arrays(dict(trained), "float32")
     directory = checkpoint.save_adapter(arrays, settings, tmp_path / "peft_1", comm_total_mb=1.5)
     assert checkpoint.read_checkpoint(directory).round == 1
 
@@ -64,19 +64,20 @@ def test_saved_checkpoint_gives_the_same_logits_as_the_client_model(rendered_pac
 
 
 def test_float16_transport_halves_the_bytes_and_aggregates_in_float32(rendered_package):
-    server = rendered_package("server_app")
+    communication = rendered_package("communication")
     state = {"a.lora_A.weight": np.random.default_rng(1).normal(size=(8, 256)).astype(np.float32)}
-    full, half = server.to_arrays(dict(state), "float32"), server.to_arrays(dict(state), "float16")
-    assert server.in_dtype(full, "float32") is full
+    full = communication.to_arrays(dict(state), "float32")
+    half = communication.to_arrays(dict(state), "float16")
+    assert communication.in_dtype(full, "float32") is full
     assert half.count_bytes() < 0.55 * full.count_bytes()
-    assert server.to_state(half)["a.lora_A.weight"].dtype == np.float32
+    assert communication.to_state(half)["a.lora_A.weight"].dtype == np.float32
 
 
 def test_a_damaged_checkpoint_is_named_and_skipped(rendered_package, settings, tmp_path, caplog):
     checkpoint = rendered_package("checkpoint")
     run_dir = tmp_path / "results" / "run"
     state = {"x.lora_A.weight": np.ones((2, 4), np.float32)}
-    arrays = rendered_package("server_app").to_arrays(state, "float32")
+    arrays = rendered_package("communication").to_arrays(state, "float32")
     checkpoint.save_adapter(arrays, settings, run_dir / "peft_1", comm_total_mb=1.0)
     damaged = checkpoint.save_adapter(arrays, settings, run_dir / "peft_2", comm_total_mb=2.0)
     (damaged / "adapter_model.safetensors").write_bytes(b"truncated")

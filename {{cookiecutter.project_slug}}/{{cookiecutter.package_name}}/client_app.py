@@ -10,11 +10,12 @@ import warnings
 
 import numpy as np
 import torch
-from flwr.app import Array, ArrayRecord, Context, Message, MetricRecord, RecordDict
+from flwr.app import Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 from transformers import AutoTokenizer
 from trl import SFTConfig, SFTTrainer
 
+from .communication import to_arrays, to_state
 from .dataset import load_partition
 from .model import adapter_state, build_peft_model, cosine_annealing, load_adapter_state
 from .run_record import peak_rss_mb
@@ -106,7 +107,7 @@ def train(msg: Message, context: Context) -> Message:
     server_round = int(msg.content["config"]["server-round"])
     model, tokenizer, initial_state = loaded_model(settings)
     load_adapter_state(model, initial_state)
-    load_adapter_state(model, {key: array.numpy() for key, array in msg.content["arrays"].items()})
+    load_adapter_state(model, to_state(msg.content["arrays"]))
 
     dataset = load_partition(
         settings.dataset_name,
@@ -131,9 +132,7 @@ def train(msg: Message, context: Context) -> Message:
     state = adapter_state(model)
     if not settings.reuse_model:
         release_model()
-    arrays = ArrayRecord(
-        {key: Array(value.astype(settings.transport_dtype)) for key, value in state.items()}
-    )
+    arrays = to_arrays(state, settings.transport_dtype)
     metrics = MetricRecord({
         "train_loss": float(loss),
         "learning_rate": learning_rate,

@@ -1,4 +1,4 @@
-"""Counts the adapter bytes that travel, per round and in total, against the budget."""
+"""The adapter on the wire: its dtype in transit and the bytes it costs, per round and in total."""
 
 from __future__ import annotations
 
@@ -6,11 +6,30 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from logging import INFO, WARNING
 
+import numpy as np
+from flwr.app import Array, ArrayRecord
 from flwr.common.logger import log
 
 from .settings import COMMUNICATION_BUDGET_MB
 
 BYTES_PER_MB = 1024 * 1024
+
+
+def to_arrays(state: dict[str, np.ndarray], dtype: str) -> ArrayRecord:
+    """An ArrayRecord of the adapter in `dtype`; the state's entries are released on the way."""
+    return ArrayRecord({key: Array(state.pop(key).astype(dtype, copy=False)) for key in list(state)})
+
+
+def to_state(arrays: ArrayRecord) -> dict[str, np.ndarray]:
+    """Adapter arrays as float32 NumPy arrays (aggregation and checkpoints use float32)."""
+    return {key: array.numpy().astype(np.float32, copy=False) for key, array in arrays.items()}
+
+
+def in_dtype(arrays: ArrayRecord, dtype: str) -> ArrayRecord:
+    """`arrays` itself when already in `dtype` (no copy), else a converted record."""
+    if all(array.dtype == dtype for array in arrays.values()):
+        return arrays
+    return to_arrays(to_state(arrays), dtype)
 
 
 @dataclass

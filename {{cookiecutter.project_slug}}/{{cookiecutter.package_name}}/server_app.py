@@ -14,13 +14,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Message, MetricRecord
+from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MetricRecord
 from flwr.common.logger import log
 from flwr.serverapp import Grid, ServerApp
 from flwr.serverapp.strategy import FedAvg
 
 from .checkpoint import latest_checkpoint, save_adapter
-from .communication import CommunicationTracker
+from .communication import CommunicationTracker, in_dtype, to_arrays
 from .dataset import check_columns, federated_dataset
 from .leaderboard import write_leaderboard_record
 from .model import TargetModulesError, initial_adapter_state
@@ -36,23 +36,6 @@ class SettingsError(ValueError):
 
 class NoClientTrainedError(RuntimeError):
     """Not a single client trained successfully in the whole run."""
-
-
-def to_arrays(state: dict[str, np.ndarray], dtype: str) -> ArrayRecord:
-    """An ArrayRecord of the adapter in `dtype`; the state's entries are released on the way."""
-    return ArrayRecord({key: Array(state.pop(key).astype(dtype, copy=False)) for key in list(state)})
-
-
-def to_state(arrays: ArrayRecord) -> dict[str, np.ndarray]:
-    """Adapter arrays as float32 NumPy arrays (aggregation and checkpoints use float32)."""
-    return {key: array.numpy().astype(np.float32, copy=False) for key, array in arrays.items()}
-
-
-def in_dtype(arrays: ArrayRecord, dtype: str) -> ArrayRecord:
-    """`arrays` itself when already in `dtype` (no copy), else a converted record."""
-    if all(array.dtype == dtype for array in arrays.values()):
-        return arrays
-    return to_arrays(to_state(arrays), dtype)
 
 
 def short_reason(reason: str) -> str:
