@@ -113,6 +113,19 @@ def test_batched_answers_equal_one_at_a_time_answers(family, evaluation, generat
     assert any(batched)  # the model did answer (not only end-of-sequence tokens)
 
 
+def test_a_sliding_window_shorter_than_the_prompts_still_limits_attention(evaluation, generation,
+                                                                        tiny_model):
+    model = evaluation.load_model(str(tiny_model("mistral")), None, "none")
+    tokenizer = evaluation.load_tokenizer(str(tiny_model("mistral")))
+    prompts = fixture_prompts(evaluation)
+    unlimited = [generation.greedy_decode(model, tokenizer, [prompt], 1)[0] for prompt in prompts]
+    model.config.sliding_window = 64  # the fixture prompts are a few hundred tokens long
+    official = [generation.greedy_decode(model, tokenizer, [prompt], 1)[0] for prompt in prompts]
+    assert official != unlimited  # the window changes answers, so a mask ignoring it would show
+    answers = generation.generate_answers(model, tokenizer, prompts, [1] * len(prompts), batch_size=8)
+    assert answers == official
+
+
 def test_a_generation_config_that_changes_greedy_tokens_uses_generate(evaluation, generation, tiny_model):
     model = evaluation.load_model(str(tiny_model("llama")), None, "none")
     assert generation.is_plain_greedy(model)

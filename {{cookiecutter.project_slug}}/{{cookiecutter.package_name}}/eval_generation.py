@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 
 import torch
@@ -67,29 +68,58 @@ def common_prefix_length(rows: Sequence[Sequence[int]]) -> int:
     return length
 
 
-def first_tokens(model, tokenizer, rows: Sequence[Sequence[int]]) -> list[str]:
+def shared_start(model, rows: Sequence[Sequence[int]]):
+    """Run the rows' common start (a benchmark's instruction) once: its length and its cache.
+
+    Every row keeps at least one token of its own, whose logits give the row's answer.
+    """
+    length = max(common_prefix_length(rows) - 1, 0)
+    if not length:
+        return 0, None
+    start = torch.tensor([rows[0][:length]], device=model.device)
+    return length, model(start, use_cache=True, logits_to_keep=1).cache
+
+
+def after_start_mask(model, start_length: int, width: int):
+    """One additive mask for every row: a token sees the shared start and its row up to itself.
+
+    transformers would build one per row (they are all the same here) and convert it in every
+    layer. None where it must build the mask itself: attention kernels that take no such mask,
+    or a sliding window shorter than the rows.
+    """
+    config = model.config
+    window = getattr(config, "sliding_window", None)
+    if config._attn_implementation not in ("sdpa", "eager") or (window and start_length + width > window):
+        return None
+    visible = torch.ones(width, start_length + width, dtype=torch.bool, device=model.device)
+    mask = torch.zeros(visible.shape, dtype=model.dtype, device=model.device)
+    return mask.masked_fill_(~visible.tril_(start_length), torch.finfo(model.dtype).min)[None, None]
+
+
+def first_tokens(model, tokenizer, rows: Sequence[Sequence[int]], start=(0, None)) -> list[str]:
     """The greedy next token of each token row, as `generate` would give it, in one pass.
 
     Rows are right-padded: a causal model never looks at the pads after a row's last token,
-    so that token's logits are those of the row alone and no attention mask is needed. The
-    rows' common start (a benchmark's instruction) runs once; its cache serves every row.
+    so that token's logits are those of the row alone. `start` (from `shared_start`) is the
+    rows' common start, already run; its cache serves every row.
     """
-    shared = max(common_prefix_length(rows) - 1, 0)  # every row keeps a token of its own
+    start_length, start_cache = start
     device = model.device
-    cache = None
-    if shared:
-        start = torch.tensor([rows[0][:shared]], device=device)
-        cache = model(start, use_cache=True, logits_to_keep=1).cache
+    cache = mask = None
+    tails = [row[start_length:] for row in rows]
+    width = max(map(len, tails))
+    if start_cache is not None:
+        cache = copy.deepcopy(start_cache)
         cache.batch_repeat_interleave(len(rows))
-    tails = [row[shared:] for row in rows]
+        mask = after_start_mask(model, start_length, width)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    batch = torch.full((len(rows), max(map(len, tails))), pad, device=device)
+    batch = torch.full((len(rows), width), pad, device=device)
     for index, tail in enumerate(tails):
         batch[index, : len(tail)] = torch.tensor(tail, device=device)
     last = [len(tail) - 1 for tail in tails]
     kept = sorted(set(last))  # logits only where some row ends
     logits = model(
-        batch, cache=cache, use_cache=cache is not None,
+        batch, attention_mask=mask, cache=cache, use_cache=cache is not None,
         logits_to_keep=torch.tensor(kept, device=device),
     ).logits
     columns = torch.tensor([kept.index(position) for position in last], device=device)
@@ -127,8 +157,9 @@ def generate_answers(
     """Greedy answers to `prompts` (each with its own token limit), in the order given.
 
     One-token answers (most multiple-choice rows) take one forward pass per batch
-    (`first_tokens`) when the generation config makes greedy decoding a plain argmax; the
-    others go through `generate`.
+    (`first_tokens`) when the generation config makes greedy decoding a plain argmax, after
+    the start they all share (a benchmark's instruction) has run once; the others go through
+    `generate`.
     """
     answers: list[str] = [""] * len(prompts)
     plain = is_plain_greedy(model)
@@ -136,7 +167,7 @@ def generate_answers(
     others = sorted(set(range(len(prompts))) - set(single))
     encoded = tokenizer([prompts[row] for row in single])["input_ids"] if single else []
     token_ids = dict(zip(single, encoded, strict=True))
-    single.sort(key=token_ids.__getitem__)  # neighbours share their instruction's tokens
+    single.sort(key=lambda row: len(token_ids[row]))  # little padding in each batch
     jobs = [(1, single[start : start + batch_size]) for start in range(0, len(single), batch_size)]
     jobs += [
         (max_new_tokens[others[batch[0]]], [others[index] for index in batch])
@@ -145,9 +176,10 @@ def generate_answers(
         )
     ]
     with torch.inference_mode():
+        start = shared_start(model, encoded) if single else (0, None)
         for limit, batch in tqdm(jobs, desc=description, unit="batch"):
             if batch[0] in token_ids:
-                texts = first_tokens(model, tokenizer, [token_ids[row] for row in batch])
+                texts = first_tokens(model, tokenizer, [token_ids[row] for row in batch], start)
             else:
                 texts = greedy_decode(model, tokenizer, [prompts[row] for row in batch], limit)
             for row, text in zip(batch, texts, strict=True):
