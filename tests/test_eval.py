@@ -328,3 +328,27 @@ def test_hub_loading_uses_the_protocol_ids_and_falls_back_to_the_parquet_export(
         (("bigbio/pubmed_qa",), {"revision": "refs/convert/parquet",
                                  "data_dir": "pubmed_qa_labeled_fold0_source", "split": "test"}),
     ]
+
+
+def test_with_a_sentencepiece_style_tokenizer_batches_answer_as_one_at_a_time(
+        evaluation, generation, tmp_path):
+    """The speed benchmark's tokenizer: BOS first, text back intact, fewer tokens, same answers."""
+    from testkit.tiny_models import (
+        build_tiny_model,
+        train_sentencepiece_style_tokenizer,
+        train_tokenizer,
+    )
+
+    prompts = fixture_prompts(evaluation)
+    tokenizer = train_sentencepiece_style_tokenizer(
+        [line for prompt in prompts for line in prompt.splitlines()], vocab_size=1024)
+    ids = tokenizer(prompts[0])["input_ids"]
+    assert ids[0] == tokenizer.bos_token_id
+    assert tokenizer.decode(ids, skip_special_tokens=True) == prompts[0]
+    assert len(ids) < 0.6 * len(train_tokenizer()(prompts[0])["input_ids"])
+    model_dir = build_tiny_model("mistral", tmp_path / "model", tokenizer=tokenizer)
+    model = evaluation.load_model(str(model_dir), None, "none")
+    tokenizer = evaluation.load_tokenizer(str(model_dir))
+    official = [generation.greedy_decode(model, tokenizer, [prompt], 1)[0] for prompt in prompts]
+    answers = generation.generate_answers(model, tokenizer, prompts, [1] * len(prompts), batch_size=8)
+    assert answers == official
