@@ -96,7 +96,7 @@ def after_start_mask(model, start_length: int, width: int):
     return mask.masked_fill_(~visible.tril_(start_length), torch.finfo(model.dtype).min)[None, None]
 
 
-def first_tokens(model, tokenizer, rows: Sequence[Sequence[int]], start=(0, None)) -> list[str]:
+def first_tokens(model, tokenizer, rows: Sequence[Sequence[int]], start) -> list[str]:
     """The greedy next token of each token row, as `generate` would give it, in one pass.
 
     Rows are right-padded: a causal model never looks at the pads after a row's last token,
