@@ -5,22 +5,26 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
+import sys
 from pathlib import Path
 
 from cookiecutter.exceptions import FailedHookException
 from jinja2.ext import Extension
+from slugify import slugify
 
 TEMPLATE_DIR = Path(__file__).parent
-_LORA_TARGETS = (
-    TEMPLATE_DIR / "{{cookiecutter.project_slug}}" / "{{cookiecutter.package_name}}" / "lora_targets.py"
-)
+_PACKAGE_DIR = TEMPLATE_DIR / "{{cookiecutter.project_slug}}" / "{{cookiecutter.package_name}}"
+_LORA_TARGETS = _PACKAGE_DIR / "lora_targets.py"
+_CHALLENGES = _PACKAGE_DIR / "challenges.py"
+APP_NAME_MAX = 32
 _PRE_GEN_HOOK = TEMPLATE_DIR / "hooks" / "pre_gen_project.py"
 
 
 def _load(path: Path, name: str):
-    """Import a plain Python file of the template as a module."""
+    """Import a plain Python file of the template as a module (registered, for dataclasses)."""
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
 
@@ -28,6 +32,45 @@ def _load(path: Path, name: str):
 def _load_lora_targets():
     """The rendered package's target-module table, imported from the template folder."""
     return _load(_LORA_TARGETS, "flowertune_lora_targets")
+
+
+def load_challenges():
+    """The rendered package's table of the four challenges, imported from the template folder."""
+    return _load(_CHALLENGES, "flowertune_challenges")
+
+
+def challenge(name: object):
+    """The facts of the challenge called `name` (dataset, nodes, fraction, benchmarks, ...)."""
+    try:
+        return load_challenges().challenge(str(name))
+    except ValueError as error:
+        raise FailedHookException(f"ERROR: {error}") from None
+
+
+def leading_words(slug: str, max_length: int) -> str:
+    """The longest run of whole leading words of a slug that fits in `max_length`."""
+    words = slug.split("-")
+    kept = words[:1]
+    for word in words[1:]:
+        if len("-".join([*kept, word])) > max_length:
+            break
+        kept.append(word)
+    return "-".join(kept)[:max_length]
+
+
+def app_slug(project_name: object, challenge_name: object) -> str:
+    """A Flower app name (at most 32 characters) from the project name.
+
+    When the name ends with the challenge's title and is too long, the model part is shortened
+    instead of the title, so that one model rendered for two challenges gets two folders.
+    """
+    slug = slugify(str(project_name))
+    if len(slug) <= APP_NAME_MAX:
+        return slug
+    suffix = "-" + slugify(challenge(challenge_name).title)
+    if str(challenge_name) != load_challenges().DEFAULT_CHALLENGE and slug.endswith(suffix):
+        return leading_words(slug[: -len(suffix)], APP_NAME_MAX - len(suffix)) + suffix
+    return slugify(str(project_name), max_length=APP_NAME_MAX, word_boundary=True)
 
 
 def toml_string(value: object) -> str:
@@ -87,6 +130,8 @@ class FlowerTuneExtension(Extension):
         environment.filters["toml_bool"] = toml_bool
         environment.filters["lora_target_modules"] = lora_target_modules
         environment.filters["validate_answers"] = validate_answers
+        environment.filters["challenge"] = challenge
+        environment.filters["app_slug"] = app_slug
 
     def preprocess(self, source: str, name: str | None, filename: str | None = None) -> str:
         """Turn an answer string with stray Jinja markup into an expression of its own text."""

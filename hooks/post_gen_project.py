@@ -1,26 +1,70 @@
-"""Print the next steps for the freshly rendered baseline."""
+"""Keep only the rendered challenge's evaluation, then print the next steps."""
 
 from __future__ import annotations
 
+import importlib.util
+import shutil
+import sys
 from pathlib import Path
 
 PROJECT_DIR = Path.cwd()
-NUM_SUPERNODES = "{{ cookiecutter._num_supernodes }}"
+PACKAGE_NAME = "{{ cookiecutter.package_name }}"
+CHALLENGE = "{{ cookiecutter.challenge }}"
+NUM_CPUS = "{{ cookiecutter.num_cpus }}"
+NUM_GPUS = "{{ cookiecutter.num_gpus }}"
 
 
-def next_steps(project_dir: Path, num_supernodes: int) -> str:
+def load_challenges(package_dir: Path):
+    """The rendered package's challenge table (import-light, no dependencies needed)."""
+    spec = importlib.util.spec_from_file_location("rendered_challenges", package_dir / "challenges.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def prune_evaluation(evaluation_dir: Path, challenges, kept: str) -> list[Path]:
+    """Remove the other challenges' evaluation modules and the shared ones `kept` does not use."""
+    keep = challenges.challenge(kept)
+    needed = {keep.evaluation_module, *keep.evaluation_support}
+    candidates = {other.evaluation_module for other in challenges.CHALLENGES.values()}
+    candidates |= {name for other in challenges.CHALLENGES.values() for name in other.evaluation_support}
+    removed = []
+    for name in sorted(candidates - needed):
+        for path in (evaluation_dir / f"{name}.py", evaluation_dir / name):
+            if path.is_dir():
+                shutil.rmtree(path)
+            elif path.exists():
+                path.unlink()
+            else:
+                continue
+            removed.append(path)
+    return removed
+
+
+def next_steps(project_dir: Path, num_supernodes: int, num_cpus: int, num_gpus: float) -> str:
     """The commands that take a new user from the rendered folder to a trained adapter."""
     return f"""
 Your FlowerTune baseline is in {project_dir}
 
 Next steps:
   1. Install:   cd {project_dir} && python -m venv .venv && . .venv/bin/activate && pip install -e .
-  2. Connect:   copy the connection snippet from README.md ("Connect to a Flower simulation")
-                into $FLWR_HOME/config.toml (default ~/.flwr/config.toml): {num_supernodes} SuperNodes.
+  2. Connect:   add the connection from README.md ("Connect to a Flower simulation") to
+                $FLWR_HOME/config.toml (default ~/.flwr/config.toml), then set its {num_supernodes} SuperNodes once:
+                flwr federation simulation-config --num-supernodes {num_supernodes} \\
+                    --client-resources-num-cpus {num_cpus} --client-resources-num-gpus {num_gpus}
   3. Run:       FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION=1 flwr run . --stream
   4. Evaluate:  the adapters are saved under results/<run>/peft_<round>/; see README.md, Evaluation.
 """
 
 
+def main() -> None:
+    package_dir = PROJECT_DIR / PACKAGE_NAME
+    challenges = load_challenges(package_dir)
+    prune_evaluation(package_dir / "evaluation", challenges, CHALLENGE)
+    num_supernodes = challenges.challenge(CHALLENGE).num_supernodes
+    print(next_steps(PROJECT_DIR, num_supernodes, int(NUM_CPUS), float(NUM_GPUS)))
+
+
 if __name__ == "__main__":
-    print(next_steps(PROJECT_DIR, int(NUM_SUPERNODES)))
+    main()

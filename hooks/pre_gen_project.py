@@ -28,7 +28,7 @@ POSITIVE_INTEGERS = (
     "accumulation_steps", "num_server_rounds", "num_cpus", "save_every_round", "seq_length",
 )
 BOOLEANS = ("peft_use_dora", "bf16", "tf32", "gradient_checkpointing")
-CHOICES = ("quantization", "optimizer", "lr_scheduler_type", "transport_dtype", "license")
+CHOICES = ("challenge", "quantization", "optimizer", "lr_scheduler_type", "transport_dtype", "license")
 
 
 class AnswerError(ValueError):

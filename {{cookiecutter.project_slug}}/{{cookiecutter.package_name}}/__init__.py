@@ -1,1 +1,1 @@
-"""FlowerTune LLM Medical baseline: federated LoRA/DoRA instruction tuning with Flower."""
+"""FlowerTune LLM baseline: federated LoRA/DoRA instruction tuning with Flower."""

@@ -111,6 +111,7 @@ def train(msg: Message, context: Context) -> Message:
 
     dataset = load_partition(
         settings.dataset_name,
+        settings.challenge,
         int(context.node_config["partition-id"]),
         int(context.node_config["num-partitions"]),
     )

@@ -10,7 +10,7 @@ import numpy as np
 from flwr.app import Array, ArrayRecord
 from flwr.common.logger import log
 
-from .settings import COMMUNICATION_BUDGET_MB
+from .challenges import COMMUNICATION_BUDGET_MB
 
 BYTES_PER_MB = 1024 * 1024
 

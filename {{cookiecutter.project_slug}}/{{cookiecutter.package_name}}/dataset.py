@@ -1,8 +1,10 @@
-"""Medical flashcards: federated partitions and prompt/completion examples."""
+"""The challenge's training data: federated partitions and prompt/completion examples."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from functools import lru_cache
+from typing import Any
 
 from datasets import Dataset
 from flwr_datasets import FederatedDataset
@@ -13,7 +15,8 @@ ALPACA_PREAMBLE = (
     "Write a response that appropriately completes the request."
 )
 RESPONSE_MARKER = "### Response:"
-REQUIRED_COLUMNS = ("input", "output")
+
+Row = Mapping[str, Any]
 
 
 @lru_cache(maxsize=4)
@@ -25,31 +28,66 @@ def federated_dataset(dataset_name: str, num_partitions: int) -> FederatedDatase
     )
 
 
-def build_prompt(instruction: str) -> str:
+def build_prompt(instruction: str, context: str = "") -> str:
     """Alpaca-style prompt; the model learns to write what follows the marker."""
-    return f"{ALPACA_PREAMBLE}\n### Instruction:\n{instruction}\n{RESPONSE_MARKER}"
+    context_part = f"### Input:\n{context}\n" if context else ""
+    return f"{ALPACA_PREAMBLE}\n### Instruction:\n{instruction}\n{context_part}{RESPONSE_MARKER}"
 
 
-def check_columns(dataset: Dataset) -> None:
-    """Raise `ValueError` naming the flashcard columns the data lacks."""
-    missing = [column for column in REQUIRED_COLUMNS if column not in dataset.column_names]
+def text(row: Row, column: str) -> str:
+    """A text cell, empty when missing or null."""
+    value = row.get(column)
+    return "" if value is None else str(value)
+
+
+def medical_instruction(row: Row) -> tuple[str, str]:
+    """Medical: the flashcard's `input` is the instruction."""
+    return text(row, "input"), ""
+
+
+def general_nlp_instruction(row: Row) -> tuple[str, str]:
+    """General NLP: `instruction`, with the row's `input` as its context when there is one."""
+    return text(row, "instruction"), text(row, "input").strip()
+
+
+def joined_instruction(row: Row) -> tuple[str, str]:
+    """Finance and Code: `instruction` and `input` joined by a space, as the official apps do."""
+    return f"{text(row, 'instruction')} {text(row, 'input')}", ""
+
+
+# challenge -> (columns the data must have, row -> (instruction, context))
+REFORMATS: dict[str, tuple[tuple[str, ...], Callable[[Row], tuple[str, str]]]] = {
+    "medical": (("input", "output"), medical_instruction),
+    "general-nlp": (("instruction", "output"), general_nlp_instruction),
+    "finance": (("instruction", "input", "output"), joined_instruction),
+    "code": (("instruction", "input", "output"), joined_instruction),
+}
+
+
+def check_columns(dataset: Dataset, challenge: str) -> None:
+    """Raise `ValueError` naming the columns the challenge needs that the data lacks."""
+    required = REFORMATS[challenge][0]
+    missing = [column for column in required if column not in dataset.column_names]
     if missing:
         raise ValueError(
             f"static.dataset.name: the data lacks column(s) {', '.join(missing)} "
-            f"(it has {', '.join(dataset.column_names)}); flashcards need {', '.join(REQUIRED_COLUMNS)}"
+            f"(it has {', '.join(dataset.column_names)}); the {challenge} challenge needs "
+            f"{', '.join(required)}"
         )
 
 
-def to_prompt_completion(partition: Dataset) -> Dataset:
-    """Medical reformat: `input` is the instruction, `output` the response."""
-    check_columns(partition)
-    return partition.map(
-        lambda row: {"prompt": build_prompt(row["input"]), "completion": " " + row["output"]},
-        remove_columns=partition.column_names,
-    )
+def to_prompt_completion(partition: Dataset, challenge: str) -> Dataset:
+    """The challenge's reformat: an Alpaca prompt and the `output` column as the completion."""
+    check_columns(partition, challenge)
+    instruction_of = REFORMATS[challenge][1]
+
+    def example(row: Row) -> dict[str, str]:
+        return {"prompt": build_prompt(*instruction_of(row)), "completion": " " + text(row, "output")}
+
+    return partition.map(example, remove_columns=partition.column_names)
 
 
-def load_partition(dataset_name: str, partition_id: int, num_partitions: int) -> Dataset:
+def load_partition(dataset_name: str, challenge: str, partition_id: int, num_partitions: int) -> Dataset:
     """The prompt/completion examples of one client's partition."""
     try:
         partition = federated_dataset(dataset_name, num_partitions).load_partition(partition_id, "train")
@@ -60,4 +98,4 @@ def load_partition(dataset_name: str, partition_id: int, num_partitions: int) ->
             f"partition {partition_id} of {num_partitions} is empty: {dataset_name} has too few "
             f"rows for {num_partitions} SuperNodes"
         )
-    return to_prompt_completion(partition)
+    return to_prompt_completion(partition, challenge)

@@ -11,7 +11,7 @@ from pathlib import Path
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from .settings import COMMUNICATION_BUDGET_MB
+from .challenges import COMMUNICATION_BUDGET_MB
 
 METRICS_FILE = "metrics.json"
 LOSS_PLOT = "train_loss.png"

@@ -19,6 +19,7 @@ from flwr.common.logger import log
 from flwr.serverapp import Grid, ServerApp
 from flwr.serverapp.strategy import FedAvg
 
+from .challenges import challenge
 from .checkpoint import latest_checkpoint, save_adapter
 from .communication import CommunicationTracker, in_dtype, to_arrays
 from .dataset import check_columns, federated_dataset
@@ -145,6 +146,10 @@ def checkpoint_rounds(settings: RunSettings) -> set[int]:
 
 def check_settings(settings: RunSettings) -> None:
     """Stop bad settings before anything expensive, naming the value and the fix."""
+    try:
+        challenge(settings.challenge)
+    except ValueError as error:
+        raise SettingsError(f"static.{error}") from None
     if not 0 < settings.fraction_train <= 1:
         raise SettingsError(
             f"strategy.fraction-train = {settings.fraction_train} trains no client; "
@@ -165,7 +170,8 @@ def check_settings(settings: RunSettings) -> None:
         log(WARNING, "model.trust-remote-code = true: code from %s will run on every client",
             settings.model_name)
     try:
-        check_columns(federated_dataset(settings.dataset_name, 1).load_partition(0, "train"))
+        check_columns(federated_dataset(settings.dataset_name, 1).load_partition(0, "train"),
+                      settings.challenge)
     except ValueError as error:
         raise SettingsError(str(error)) from None
     except Exception as error:  # noqa: BLE001 - any loading failure means the same to the user

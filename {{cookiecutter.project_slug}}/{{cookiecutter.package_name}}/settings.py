@@ -6,9 +6,6 @@ from dataclasses import dataclass
 from typing import Any
 
 TRAINING_ARGUMENTS_PREFIX = "train.training-arguments."
-COMMUNICATION_BUDGET_MB = 200_000.0
-LEADERBOARD_DATASET = "flwrlabs/medical-meadow-medical-flashcards"
-LEADERBOARD_NUM_SUPERNODES = 20
 TRANSPORT_DTYPES = ("float32", "float16")
 
 
@@ -39,6 +36,7 @@ class RunSettings:
     fraction_train: float
     fraction_evaluate: float
     dataset_name: str
+    challenge: str
     results_dir: str
     seed: int
     training_arguments: dict[str, Any]
@@ -84,6 +82,7 @@ def read_settings(run_config: dict[str, Any]) -> RunSettings:
         fraction_train=float(run_config["strategy.fraction-train"]),
         fraction_evaluate=float(run_config["strategy.fraction-evaluate"]),
         dataset_name=str(run_config["static.dataset.name"]),
+        challenge=str(run_config["static.challenge"]),
         results_dir=str(run_config["train.results-dir"]),
         seed=int(run_config["train.seed"]),
         training_arguments=training_arguments(run_config),

@@ -1,25 +1,46 @@
-"""Greedy answers to many prompts at once, equal to answering them one at a time."""
+"""The shared evaluation engine: the model as the official tools load it, and greedy answers
+to many prompts at once, equal to answering them one at a time."""
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
+from peft import PeftModel
 from tqdm.auto import tqdm
+from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
+
+QUANTIZATIONS = ("4", "8", "none")
 
 
-def official_max_new_tokens(tokenizer, golds: Sequence[str], batch_size: int) -> list[int]:
-    """Per row, the official limit on new tokens.
+def load_model(base_model: str, peft_path: str | None, quantization: str):
+    """The base model as the official evaluations load it, with the adapter if one is given.
 
-    The official evaluation walks the rows in batches of `batch_size` and lets every row of a
-    batch generate as many tokens as the first row's gold answer has (no special tokens).
+    4-bit: bitsandbytes defaults and float32; 8-bit: float16; `none`: unquantized float32.
+    The weights go to the GPU when there is one, else stay on the CPU.
     """
-    limits = []
-    for start in range(0, len(golds), batch_size):
-        first_gold_tokens = tokenizer(golds[start], add_special_tokens=False)["input_ids"]
-        limits += [len(first_gold_tokens)] * len(golds[start : start + batch_size])
-    return limits
+    quantization_config = {
+        "4": BitsAndBytesConfig(load_in_4bit=True),
+        "8": BitsAndBytesConfig(load_in_8bit=True),
+    }.get(quantization)
+    model = AutoModelForCausalLM.from_pretrained(
+        base_model,
+        quantization_config=quantization_config,
+        dtype=torch.float16 if quantization == "8" else torch.float32,
+        device_map="auto",
+    )
+    if peft_path is not None:
+        model = PeftModel.from_pretrained(model, peft_path)
+    return model.eval()
+
+
+def load_tokenizer(base_model: str):
+    """The base model's tokenizer, able to pad (with EOS when it has no pad token)."""
+    tokenizer = AutoTokenizer.from_pretrained(base_model)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
 
 
 def greedy_decode(model, tokenizer, prompts: Sequence[str], max_new_tokens: int) -> list[str]:
@@ -185,3 +206,60 @@ def generate_answers(
             for row, text in zip(batch, texts, strict=True):
                 answers[row] = text
     return answers
+
+
+def greedy_until_settled(
+    model,
+    tokenizer,
+    prompts: Sequence[Sequence[int]],
+    max_new_tokens: Sequence[int],
+    batch_size: int,
+    settled: Callable[[int, list[int]], bool],
+    description: str | None = None,
+) -> list[list[int]]:
+    """Greedy new tokens of each token row, up to its limit, the end of sequence, or until
+    `settled(row, new_tokens)` says nothing it could still write would change its score.
+
+    Rows are batched by length and left-padded, with positions counted from each row's first
+    real token, so every row gets what `generate` gives it alone. A row that is done leaves
+    its batch: the rest go on without it.
+    """
+    new_tokens: list[list[int]] = [[] for _ in prompts]
+    order = sorted(range(len(prompts)), key=lambda row: len(prompts[row]))
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    device = model.device
+    batches = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+    with torch.inference_mode():
+        for batch in tqdm(batches, desc=description, unit="batch"):
+            width = max(len(prompts[row]) for row in batch)
+            input_ids = torch.full((len(batch), width), pad, device=device)
+            attention = torch.zeros((len(batch), width), dtype=torch.long, device=device)
+            for index, row in enumerate(batch):
+                input_ids[index, width - len(prompts[row]) :] = torch.tensor(prompts[row], device=device)
+                attention[index, width - len(prompts[row]) :] = 1
+            positions = (attention.cumsum(-1) - 1).clamp(min=0)
+            output = model(input_ids=input_ids, attention_mask=attention, position_ids=positions,
+                           use_cache=True, logits_to_keep=1)
+            cache, active = output.cache, list(batch)
+            next_positions = positions[:, -1:] + 1
+            while True:
+                chosen = output.logits[:, -1].argmax(-1)
+                keep = []
+                for index, (row, token) in enumerate(zip(active, chosen.tolist(), strict=True)):
+                    if token == tokenizer.eos_token_id:
+                        continue
+                    new_tokens[row].append(token)
+                    if len(new_tokens[row]) < max_new_tokens[row] and not settled(row, new_tokens[row]):
+                        keep.append(index)
+                if not keep:
+                    break
+                if len(keep) < len(active):
+                    kept = torch.tensor(keep, device=device)
+                    cache.batch_select_indices(kept)
+                    attention, chosen, next_positions = attention[kept], chosen[kept], next_positions[kept]
+                    active = [active[index] for index in keep]
+                attention = torch.cat([attention, attention.new_ones((len(active), 1))], dim=-1)
+                output = model(input_ids=chosen[:, None], attention_mask=attention,
+                               position_ids=next_positions, cache=cache, use_cache=True)
+                next_positions = next_positions + 1
+    return new_tokens

@@ -1,4 +1,4 @@
-"""The four Medical benchmarks: where their rows live and how a row becomes a prompt.
+"""Medical evaluation: PubMedQA, MedMCQA, MedQA and CareQA, as the official tool asks and scores.
 
 Prompts follow the official FlowerTune Medical evaluation, which uses the Meditron
 evaluation instructions; their exact wording decides whether scores are comparable.
@@ -6,9 +6,16 @@ evaluation instructions; their exact wording decides whether scores are comparab
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import argparse
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
 from typing import Any
+
+from .data import load_split, read_generations
+from .multiple_choice import BOOLEAN, MCQ, accuracy, answer_examples, build_prompt, mcq_body, option_letter
+from .text_tasks import Task, add_quantization_argument, evaluate_tasks
 
 # The Meditron evaluation instructions, worded exactly as the official FlowerTune evaluation
 # uses them (including its "realworld", without a hyphen).
@@ -31,37 +38,8 @@ ENTRANCE_EXAM_INSTRUCTION = (  # MedMCQA and CareQA
     "multiple-choice question. Select one correct answer from A to D. Base your answer on the "
     "current and standard practices referenced in medical guidelines."
 )
-ANSWER_CUE = "The answer is:"
-
-BOOLEAN = "boolean"
-MCQ = "mcq"
 
 Row = Mapping[str, Any]
-
-
-def mcq_body(question: str, options: Sequence[str]) -> str:
-    """`Question: ...`, a blank line, `Options:` and one `A. ...` line per option."""
-    if not question.endswith(("?", ".")):
-        question += "?"
-    lines = [f"{chr(ord('A') + index)}. {option}" for index, option in enumerate(options)]
-    return f"Question: {question}\n\nOptions:\n" + "\n".join(lines)
-
-
-def build_prompt(instruction: str, body: str) -> str:
-    """The prompt saved with each generation: instruction, body, answer cue."""
-    return f"{instruction}\n{body}\n{ANSWER_CUE}\n"
-
-
-def chat_wrap(prompt: str) -> str:
-    """The text the model continues: the prompt in question/answer turns."""
-    return f"<|im_start|>question\n{prompt}<|im_end|>\n<|im_start|>answer\n"
-
-
-def option_letter(index: int, count: int) -> str:
-    """`A`, `B`, ... for a 0-based option index; an index out of range is a data error."""
-    if not 0 <= index < count:
-        raise ValueError(f"answer index {index} is not one of the {count} options")
-    return chr(ord("A") + index)
 
 
 def pubmedqa_example(row: Row) -> tuple[str, str]:
@@ -113,3 +91,41 @@ BENCHMARKS: dict[str, Benchmark] = {
     "medqa": Benchmark("bigbio/med_qa", "med_qa_en_4options_source", "test", MCQ, medqa_example),
     "careqa": Benchmark("HPAI-BSC/CareQA", "CareQA_en", "test", MCQ, careqa_example),
 }
+
+DATASETS = tuple(BENCHMARKS)
+
+
+def load_examples(name: str, data_dir: Path | None) -> list[dict[str, str]]:
+    """Prompt (before the chat wrapping) and gold answer of every row of a benchmark."""
+    benchmark = BENCHMARKS[name]
+    rows = load_split(benchmark.hub_id, benchmark.hub_config, benchmark.split, data_dir, name)
+    examples = []
+    for row in rows:
+        prompt, gold = benchmark.example(row)
+        examples.append({"prompt": prompt, "gold": gold})
+    return examples
+
+
+def task(name: str) -> Task:
+    """One benchmark as a scored task."""
+    return Task(
+        name=name,
+        load_examples=partial(load_examples, name),
+        answer=answer_examples,
+        score=partial(accuracy, answer_type=BENCHMARKS[name].answer_type),
+    )
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The Medical evaluation's own flags."""
+    add_quantization_argument(parser)
+
+
+def evaluate(args: argparse.Namespace) -> None:
+    """Answer, score and record every chosen benchmark."""
+    evaluate_tasks(args, [task(name) for name in args.datasets])
+
+
+def score_generations(path: Path, dataset: str, args: argparse.Namespace) -> str:
+    """Re-score a saved generation file of one benchmark."""
+    return f"Accuracy: {task(dataset).score(read_generations(path))}"

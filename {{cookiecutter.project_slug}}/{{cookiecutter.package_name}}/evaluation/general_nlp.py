@@ -1,0 +1,105 @@
+"""General NLP evaluation: MMLU by category, as the official FlowerTune tool asks and scores.
+
+Each category (STEM, social sciences, humanities) is one task over the test split of every
+`lukaemon/mmlu` subject in it, in the official order; rows are asked as multiple-choice
+questions with the same prompt, wrapping, token limits and scoring as Medical's.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from .data import Record, load_split, read_generations
+from .multiple_choice import MCQ, accuracy, answer_examples, build_prompt, mcq_body
+from .text_tasks import Task, add_quantization_argument, evaluate_tasks
+
+MMLU_INSTRUCTION = "Answer the following multiple choice question."
+MMLU_HUB_ID = "lukaemon/mmlu"
+# The official MMLU_CATEGORY table: the subjects of each category, in its order.
+MMLU_CATEGORIES: dict[str, tuple[str, ...]] = {
+    "stem": (
+        "abstract_algebra", "anatomy", "astronomy", "college_biology", "college_chemistry",
+        "college_computer_science", "college_mathematics", "college_physics", "computer_security",
+        "conceptual_physics", "electrical_engineering", "elementary_mathematics",
+        "high_school_biology", "high_school_chemistry", "high_school_computer_science",
+        "high_school_mathematics", "high_school_physics", "high_school_statistics",
+        "machine_learning",
+    ),
+    "social_sciences": (
+        "econometrics", "high_school_geography", "high_school_government_and_politics",
+        "high_school_macroeconomics", "high_school_microeconomics", "high_school_psychology",
+        "human_sexuality", "professional_psychology", "public_relations", "security_studies",
+        "sociology", "us_foreign_policy",
+    ),
+    "humanities": (
+        "formal_logic", "high_school_european_history", "high_school_us_history",
+        "high_school_world_history", "international_law", "jurisprudence", "logical_fallacies",
+        "moral_disputes", "moral_scenarios", "philosophy", "prehistory", "professional_law",
+        "world_religions",
+    ),
+    "other": (
+        "business_ethics", "clinical_knowledge", "college_medicine", "global_facts", "human_aging",
+        "management", "marketing", "medical_genetics", "miscellaneous", "nutrition",
+        "professional_accounting", "professional_medicine", "virology",
+    ),
+}
+LEADERBOARD_CATEGORIES = ("stem", "social_sciences", "humanities")
+DATASETS = ("mmlu",)
+
+
+def mmlu_example(row: Mapping[str, Any], subject: str) -> Record:
+    """An MMLU row (`input`, options `A`..`D`, gold letter `target`) as a prompt and its gold."""
+    body = mcq_body(row["input"], [row["A"], row["B"], row["C"], row["D"]])
+    return {"prompt": build_prompt(MMLU_INSTRUCTION, body), "gold": row["target"], "subset": subject}
+
+
+def load_category(category: str, data_dir: Path | None) -> list[Record]:
+    """Every row of a category: its subjects' test splits, one after another."""
+    return [
+        mmlu_example(row, subject)
+        for subject in MMLU_CATEGORIES[category]
+        for row in load_split(MMLU_HUB_ID, subject, "test", data_dir, f"mmlu/{subject}")
+    ]
+
+
+def category_task(category: str) -> Task:
+    """One category as a scored task, named as its official files are (`mmlu_<category>`)."""
+    return Task(
+        name=f"mmlu_{category}",
+        load_examples=partial(load_category, category),
+        answer=answer_examples,
+        score=partial(accuracy, answer_type=MCQ),
+    )
+
+
+def categories(value: str) -> list[str]:
+    """Parse `--category`: a comma list of MMLU categories."""
+    names = [name.strip() for name in value.split(",") if name.strip()]
+    unknown = [name for name in names if name not in MMLU_CATEGORIES]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"{value!r}: use a comma list of {', '.join(MMLU_CATEGORIES)}")
+    return names
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The General NLP evaluation's own flags."""
+    add_quantization_argument(parser)
+    parser.add_argument(
+        "--category", type=categories, default=list(LEADERBOARD_CATEGORIES),
+        help=f"comma list of MMLU categories (default: the leaderboard's "
+             f"{','.join(LEADERBOARD_CATEGORIES)}; also: other)",
+    )
+
+
+def evaluate(args: argparse.Namespace) -> None:
+    """Answer, score and record every chosen category."""
+    evaluate_tasks(args, [category_task(category) for category in args.category])
+
+
+def score_generations(path: Path, dataset: str, args: argparse.Namespace) -> str:
+    """Re-score a saved generation file of one MMLU category."""
+    return f"Accuracy: {accuracy(read_generations(path), MCQ)}"

@@ -1,0 +1,73 @@
+"""One evaluation run of a text challenge: load every task's rows, answer, score, write files."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from .data import Record, write_results
+from .engine import QUANTIZATIONS, load_model, load_tokenizer
+
+
+@dataclass(frozen=True)
+class Task:
+    """One scored benchmark: its rows, how the model answers them, and its accuracy."""
+
+    name: str  # names its files: acc_<name>_<run>.txt, generation_<name>_<run>.jsonl
+    load_examples: Callable[[Path | None], list[Record]]
+    answer: Callable[..., list[Record]]  # (model, tokenizer, examples, batch_size, description)
+    score: Callable[[Sequence[Record]], float]
+
+
+def add_quantization_argument(parser: argparse.ArgumentParser) -> None:
+    """`--quantization`, as the official text evaluations load the base model."""
+    parser.add_argument(
+        "--quantization", choices=QUANTIZATIONS, default="4",
+        help="bitsandbytes 4-bit (the leaderboard's) or 8-bit as the official evaluation, or none "
+             "(float32, for machines where bitsandbytes cannot run) (default: 4)",
+    )
+
+
+def results_table(scores: Mapping[str, float], rows: Mapping[str, int]) -> str:
+    """Accuracies in percent, one line per task, then their average."""
+    width = max(10, *(len(name) for name in scores))
+    lines = [f"{'Benchmark':<{width}} {'Rows':>6} {'Accuracy (%)':>13}"]
+    lines += [f"{name:<{width}} {rows[name]:>6} {100 * score:>13.2f}" for name, score in scores.items()]
+    average = sum(scores.values()) / len(scores)
+    lines.append(f"{'Average':<{width}} {'':>6} {100 * average:>13.2f}")
+    return "\n".join(lines)
+
+
+def evaluate_tasks(args: argparse.Namespace, tasks: Sequence[Task]) -> dict[str, float]:
+    """Answer and score every task; write its files, a summary, and print the accuracies.
+
+    Every task's data is read before the model loads, so a missing file fails at once.
+    """
+    examples = {task.name: task.load_examples(args.data_dir) for task in tasks}
+    model = load_model(args.base_model_name_path, args.peft_path, args.quantization)
+    tokenizer = load_tokenizer(args.base_model_name_path)
+    scores: dict[str, float] = {}
+    for task in tasks:
+        records = task.answer(model, tokenizer, examples[task.name], args.batch_size, task.name)
+        scores[task.name] = task.score(records)
+        write_results(args.output_dir, task.name, args.run_name, records, scores[task.name])
+
+    rows = {name: len(task_examples) for name, task_examples in examples.items()}
+    summary = {
+        "run_name": args.run_name,
+        "base_model": args.base_model_name_path,
+        "peft_path": args.peft_path,
+        "quantization": args.quantization,
+        "batch_size": args.batch_size,
+        "accuracy": scores,
+        "rows": rows,
+        "average": sum(scores.values()) / len(scores),
+    }
+    summary_path = args.output_dir / f"summary_{args.run_name}.json"
+    summary_path.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    print(results_table(scores, rows))
+    print(f"Results in {args.output_dir}/ (summary: {summary_path.name})")
+    return scores
