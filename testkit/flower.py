@@ -41,14 +41,19 @@ def toml_value(value: object) -> str:
     return json.dumps(str(value))
 
 
-def connection_toml(num_supernodes: int, num_cpus: int = 1, num_gpus: float = 0.0) -> str:
-    """A Flower config whose default connection is a local simulation."""
-    return (
-        '[superlink]\ndefault = "local"\n\n[superlink.local]\naddress = ":local:"\n'
-        f"options.num-supernodes = {num_supernodes}\n"
-        f"options.backend.client-resources.num-cpus = {num_cpus}\n"
-        f"options.backend.client-resources.num-gpus = {num_gpus}\n"
-    )
+def connection_toml() -> str:
+    """A Flower config whose default connection is the local simulation (Flower 1.42's form:
+    an address only; the simulation's size is set with `flwr federation simulation-config`)."""
+    return '[superlink]\ndefault = "local"\n\n[superlink.local]\naddress = ":local:"\n'
+
+
+def simulation_config_command(num_supernodes: int, num_cpus: int = 1, num_gpus: float = 0.0) -> list[str]:
+    """The `flwr` command that sizes the local simulation, as the rendered README gives it."""
+    return [
+        str(BIN_DIR / "flwr"), "federation", "simulation-config",
+        "--num-supernodes", str(num_supernodes),
+        "--client-resources-num-cpus", str(num_cpus), "--client-resources-num-gpus", str(num_gpus),
+    ]
 
 
 def wait_until_healthy(
@@ -91,7 +96,7 @@ class RunOutcome:
 
 
 class LocalSuperLink:
-    """A `flower-superlink` in simulation mode under a private FLWR_HOME."""
+    """A `flower-superlink` in simulation mode under a private FLWR_HOME, sized as the README says."""
 
     def __init__(self, home: Path, num_supernodes: int = 2, num_cpus: int = 1) -> None:
         self.home = Path(home)
@@ -122,9 +127,7 @@ class LocalSuperLink:
     def start(self, cwd: Path, timeout: float = 60.0) -> None:
         """Start the SuperLink (its apps write relative paths under `cwd`)."""
         self.home.mkdir(parents=True, exist_ok=True)
-        (self.home / "config.toml").write_text(
-            connection_toml(self.num_supernodes, self.num_cpus), encoding="utf-8"
-        )
+        (self.home / "config.toml").write_text(connection_toml(), encoding="utf-8")
         log_dir = self.home / "local-superlink"
         log_dir.mkdir(exist_ok=True)
         command = [
@@ -141,7 +144,11 @@ class LocalSuperLink:
         )
         try:
             wait_until_healthy(self.process, f"http://127.0.0.1:{self.http_port}/health", timeout)
-        except RuntimeError:
+            subprocess.run(
+                simulation_config_command(self.num_supernodes, self.num_cpus),
+                cwd=cwd, env=self.env, capture_output=True, text=True, timeout=120, check=True,
+            )
+        except (RuntimeError, subprocess.SubprocessError):
             self.stop()
             raise
 
