@@ -35,7 +35,8 @@ def examples(dataset_module, challenge: str, rows: list[dict]) -> list[dict]:
 
 
 def test_medical_rows_ask_the_flashcard_input(dataset_module):
-    row = {"instruction": "Answer this question truthfully", "input": "What is sepsis?", "output": "An infection."}
+    row = {"instruction": "Answer this question truthfully", "input": "What is sepsis?",
+           "output": "An infection."}
     (example,) = examples(dataset_module, "medical", [row])
     assert example == {"prompt": PREAMBLE + "What is sepsis?\n### Response:", "completion": " An infection."}
 
@@ -65,7 +66,9 @@ def test_data_lacking_a_challenge_column_is_named(dataset_module, challenge):
     from datasets import Dataset
 
     with pytest.raises(ValueError, match=f"lacks column.*output.*the {challenge} challenge needs"):
-        dataset_module.to_prompt_completion(Dataset.from_list([{"instruction": "x", "input": "y"}]), challenge)
+        dataset_module.to_prompt_completion(
+            Dataset.from_list([{"instruction": "x", "input": "y"}]), challenge
+        )
 
 
 def test_fixture_rows_have_the_schemas_of_the_challenge_data_sets():
