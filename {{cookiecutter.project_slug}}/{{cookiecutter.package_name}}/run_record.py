@@ -112,7 +112,13 @@ class RunRecord:
         }
 
     def plot(self) -> Path:
-        """Draw the example-weighted training loss per round (headless: no pyplot, no display)."""
+        """Save the loss figure beside the run's records."""
+        path = self.run_dir / LOSS_PLOT
+        self.loss_figure().savefig(path, dpi=100)
+        return path
+
+    def loss_figure(self) -> Figure:
+        """The example-weighted training loss per round (headless: no pyplot, no display)."""
         trained = [entry for entry in self.rounds if entry.train_loss is not None]
         figure = Figure(figsize=(6, 3.5))
         axes = figure.subplots()
@@ -120,12 +126,13 @@ class RunRecord:
         axes.set_xlabel("round")
         axes.xaxis.set_major_locator(MaxNLocator(integer=True))
         axes.set_ylabel("train loss (example-weighted)")
+        # From zero and without an offset: a change of 0.02% must not look like a cliff.
+        axes.set_ylim(0, 1.05 * max((e.train_loss for e in trained), default=1.0))
+        axes.ticklabel_format(axis="y", useOffset=False, style="plain")
         axes.set_title("Federated training loss")
         axes.grid(alpha=0.3)
         figure.tight_layout()
-        path = self.run_dir / LOSS_PLOT
-        figure.savefig(path, dpi=100)
-        return path
+        return figure
 
     def summary(self) -> str:
         """A few lines a person reads at the end of the run."""
