@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
+import shlex
 import sys
 from pathlib import Path
 
@@ -102,15 +103,27 @@ def validate_answers(answers: dict) -> str:
     """Check every answer with the pre-generation hook's rules, before anything is written.
 
     Raises `FailedHookException` (which the cookiecutter CLI prints as one line) naming the
-    field, the value and what is allowed.
+    field, the value and what is allowed; first prints a command line that renders the same
+    answers again, so that nothing typed at the prompts is lost.
     """
     hook = _load(_PRE_GEN_HOOK, "flowertune_pre_gen_project")
     choices = json.loads((TEMPLATE_DIR / "cookiecutter.json").read_text(encoding="utf-8"))
     try:
         hook.validate(answers, {field: choices[field] for field in hook.CHOICES})
     except hook.AnswerError as error:
+        print(f"Your answers are kept: fix {error.field} in this command and run it.\n"
+              f"  {rerun_command(answers)}", file=sys.stderr)
         raise FailedHookException(f"ERROR: {error}") from None
     return "yes"
+
+
+def rerun_command(answers: dict) -> str:
+    """A `cookiecutter --no-input` command line that renders these answers again."""
+    def text(value: object) -> str:
+        return str(value).lower() if isinstance(value, bool) else str(value)
+
+    given = [f"{key}={text(value)}" for key, value in answers.items() if not key.startswith("_")]
+    return shlex.join(["cookiecutter", "--no-input", str(TEMPLATE_DIR), *given])
 
 
 # An answer is rendered as Jinja only when it refers to other answers ({{ cookiecutter.x }});
