@@ -46,7 +46,11 @@ def main(argv: list[str] | None = None) -> int:
     if outcome.status != "finished:completed" or not adapters:
         print("The demo run failed; see the run log.", file=sys.stderr)
         return 1
+    run_dir = adapters[-1].parent
     print(f"Global adapter:   {adapters[-1]}")
+    print(f"Round metrics:    {run_dir / 'metrics.json'}")
+    print(f"Loss plot:        {run_dir / 'train_loss.png'}")
+    print(f"Leaderboard:      {run_dir / 'leaderboard.json'} (rules kept or broken)")
     return 0
 
 
