@@ -1,0 +1,1 @@
+"""Aggregation strategies of the federated run."""
