@@ -1,6 +1,14 @@
-"""Speed of the built-in Medical evaluation: one prompt at a time against batches of 16.
+"""Speed of the built-in evaluations against the official ways, at identical results.
 
     python benchmarks/eval_speed.py
+
+Medical: one prompt at a time against batches of 16 (below). Finance: the official way decodes
+every batch of 16 greedily until every row ended or 512 tokens in all; the built-in way stops a
+row once its score is settled and drops it from its batch. The Finance model is the tiny random
+Mistral trained for a few seconds to answer each prompt with its label and an end of sequence,
+as a fine-tuned model does. The last two lines read
+`medical: speedup=<x> identical=<true|false>` and
+`finance: speedup=<x> same_accuracy=<true|false> same_predictions=<true|false>`.
 
 Renders the template, builds a tiny random Mistral and answers the MCQ fixture prompts
 (MedMCQA, MedQA, CareQA bodies with their instructions) on the CPU, first one prompt at a time
@@ -8,7 +16,7 @@ as the official evaluation does (`generate` on each prompt alone), then as the b
 evaluation does (one benchmark at a time, batches of 16), both with the official token limits.
 The two modes are timed in turns, several times, and the fastest time of each counts, so that
 other load on the machine skews them as little as possible. The last line reads
-`speedup=<x> identical=<true|false>`.
+the `medical:` line above.
 
 The tokenizer is built like Mistral's (SentencePiece-style BPE, a BOS token) and trained with
 about 1,000 entries on the fixture text and these prompts, so that it splits them about as
@@ -49,17 +57,16 @@ PROMPTS_PER_BENCHMARK = 64
 REPEATS = 15
 VOCABULARY_SIZE = 1024
 MCQ_BENCHMARKS = ("medmcqa", "medqa", "careqa")
+FINANCE_PROMPTS = 48
+FINANCE_TRAIN_STEPS = 60
 
 
-def import_rendered_package(output_dir: Path):
-    """Render the default template and return its `eval_benchmarks` and `eval_generation`."""
-    project = render(output_dir)
+def import_rendered_package(output_dir: Path, challenge: str, *modules: str):
+    """Render the template for `challenge` and return the named modules of its package."""
+    project = render(output_dir, challenge=challenge)
     sys.path.insert(0, str(project))
     package = project.name.replace("-", "_")
-    return (
-        importlib.import_module(f"{package}.eval_benchmarks"),
-        importlib.import_module(f"{package}.eval_generation"),
-    )
+    return [importlib.import_module(f"{package}.{module}") for module in modules]
 
 
 def fixture_examples(benchmarks) -> dict[str, list[tuple[str, str]]]:
@@ -85,7 +92,10 @@ def fastest_in_turns(runs: dict, repeats: int = REPEATS) -> dict[str, tuple[floa
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        benchmarks, generation = import_rendered_package(Path(tmp) / "render")
+        benchmarks, multiple_choice, generation = import_rendered_package(
+            Path(tmp) / "render", "medical", "evaluation.medical", "evaluation.multiple_choice",
+            "evaluation.engine",
+        )
         examples = fixture_examples(benchmarks)
         texts = sorted({line for pairs in examples.values() for prompt, _ in pairs
                         for line in prompt.splitlines()})
@@ -95,8 +105,8 @@ def main() -> None:
         tokenizer = AutoTokenizer.from_pretrained(model_dir)
 
     benchmark_prompts = {
-        name: ([benchmarks.chat_wrap(prompt) for prompt, _ in pairs],
-               generation.official_max_new_tokens(tokenizer, [gold for _, gold in pairs], BATCH_SIZE))
+        name: ([multiple_choice.chat_wrap(prompt) for prompt, _ in pairs],
+               multiple_choice.official_max_new_tokens(tokenizer, [gold for _, gold in pairs], BATCH_SIZE))
         for name, pairs in examples.items()
     }
     all_prompts = [prompt for prompts, _ in benchmark_prompts.values() for prompt in prompts]
@@ -126,7 +136,76 @@ def main() -> None:
     print(f"one at a time: {one_at_a_time_seconds:.3f} s")
     print(f"batches of {BATCH_SIZE}: {batched_seconds:.3f} s")
     identical = str(batched == one_at_a_time).lower()
-    print(f"speedup={one_at_a_time_seconds / batched_seconds:.2f} identical={identical}")
+    finance_line = finance_speed()
+    print(f"medical: speedup={one_at_a_time_seconds / batched_seconds:.2f} identical={identical}")
+    print(finance_line)
+
+
+def train_to_answer(model, tokenizer, texts: list[str], steps: int = FINANCE_TRAIN_STEPS) -> None:
+    """A few seconds of plain causal-LM training on `texts` (prompt, label, end of sequence)."""
+    torch.manual_seed(0)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    encoded = tokenizer([text + tokenizer.eos_token for text in texts], return_tensors="pt", padding=True)
+    labels = encoded["input_ids"].masked_fill(encoded["attention_mask"] == 0, -100)
+    model.train()
+    for _ in range(steps):
+        loss = model(**encoded, labels=labels).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    model.eval()
+
+
+def finance_speed() -> str:
+    """Official Finance decoding against the built-in one on the same prompts and model."""
+    from testkit.challenge_data import finance_rows
+
+    labels = {"negative": 0, "neutral": 1, "positive": 2}
+    with tempfile.TemporaryDirectory() as tmp:
+        (finance,) = import_rendered_package(Path(tmp) / "render", "finance", "evaluation.finance")
+        examples = [finance.fpb_example({"sentence": row["input"], "label": labels[row["output"]]})
+                    for row in finance_rows(FINANCE_PROMPTS)]
+        texts = [example["prompt"] + example["gold"] for example in examples]
+        tokenizer = train_sentencepiece_style_tokenizer(texts, VOCABULARY_SIZE)
+        model_dir = build_tiny_model(FAMILY, Path(tmp) / "model", tokenizer=tokenizer)
+        model = AutoModelForCausalLM.from_pretrained(model_dir)
+        tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    tokenizer.padding_side = "left"
+    train_to_answer(model, tokenizer, texts)
+
+    def official() -> list[dict]:
+        """Every batch of 16 decoded greedily to 512 tokens in all, as the official tool does."""
+        records = []
+        for start in range(0, len(examples), BATCH_SIZE):
+            batch = examples[start : start + BATCH_SIZE]
+            encoded = tokenizer([example["prompt"] for example in batch], return_tensors="pt", padding=True)
+            with torch.inference_mode():
+                output = model.generate(
+                    **encoded, max_length=finance.MAX_LENGTH, do_sample=False,
+                    eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+                )
+            decoded = tokenizer.batch_decode(output, skip_special_tokens=True)
+            records += [{**example, "output": text} for example, text in zip(batch, decoded, strict=True)]
+        return records
+
+    def built_in() -> list[dict]:
+        return finance.answer_examples(model, tokenizer, examples, BATCH_SIZE, None)
+
+    timings = fastest_in_turns({"official": official, "built_in": built_in}, repeats=3)
+    (official_seconds, official_records), (built_in_seconds, built_in_records) = (
+        timings["official"], timings["built_in"])
+    same_predictions = [finance.prediction(r) for r in official_records] == [
+        finance.prediction(r) for r in built_in_records]
+    same_accuracy = finance.accuracy(official_records) == finance.accuracy(built_in_records)
+    new_tokens = [len(tokenizer(r["output"])["input_ids"]) - len(tokenizer(r["prompt"])["input_ids"])
+                  for r in built_in_records]
+    print(f"finance prompts: {len(examples)} FPB-style prompts, model trained {FINANCE_TRAIN_STEPS} steps to "
+          f"answer; accuracy {finance.accuracy(built_in_records):.3f}; built-in new tokens per row "
+          f"{min(new_tokens)}-{max(new_tokens)}")
+    print(f"finance official (to 512 tokens or every row ended): {official_seconds:.3f} s")
+    print(f"finance built-in (a row stops once settled): {built_in_seconds:.3f} s")
+    return (f"finance: speedup={official_seconds / built_in_seconds:.2f} "
+            f"same_accuracy={str(same_accuracy).lower()} same_predictions={str(same_predictions).lower()}")
 
 
 if __name__ == "__main__":
