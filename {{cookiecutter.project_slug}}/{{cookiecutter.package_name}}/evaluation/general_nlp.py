@@ -8,6 +8,7 @@ questions with the same prompt, wrapping, token limits and scoring as Medical's.
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Mapping
 from functools import partial
 from pathlib import Path
@@ -57,11 +58,31 @@ def mmlu_example(row: Mapping[str, Any], subject: str) -> Record:
     return {"prompt": build_prompt(MMLU_INSTRUCTION, body), "gold": row["target"], "subset": subject}
 
 
+def category_subjects(category: str, data_dir: Path | None) -> tuple[str, ...]:
+    """The category's subjects to read: all of them from the hub; those a local copy holds.
+
+    A local copy may hold a few subjects only (named in a warning); none at all is an error.
+    """
+    subjects = MMLU_CATEGORIES[category]
+    if data_dir is None:
+        return subjects
+    present = tuple(subject for subject in subjects if (Path(data_dir) / "mmlu" / subject).is_dir())
+    if not present:
+        raise FileNotFoundError(
+            f"--data-dir: no subject of MMLU {category} under {Path(data_dir) / 'mmlu'} "
+            f"(looked for {', '.join(subjects)})"
+        )
+    if missing := [subject for subject in subjects if subject not in present]:
+        print(f"warning: --data-dir holds {len(present)} of the {len(subjects)} subjects of MMLU "
+              f"{category}; missing: {', '.join(missing)}", file=sys.stderr)
+    return present
+
+
 def load_category(category: str, data_dir: Path | None) -> list[Record]:
     """Every row of a category: its subjects' test splits, one after another."""
     return [
         mmlu_example(row, subject)
-        for subject in MMLU_CATEGORIES[category]
+        for subject in category_subjects(category, data_dir)
         for row in load_split(MMLU_HUB_ID, subject, "test", data_dir, f"mmlu/{subject}")
     ]
 
