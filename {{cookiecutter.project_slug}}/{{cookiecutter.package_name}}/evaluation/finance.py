@@ -9,6 +9,7 @@ nothing it could still write would change its score (the end of sequence, a seco
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -90,12 +91,25 @@ BENCHMARKS: dict[str, FinanceBenchmark] = {
 DATASETS = tuple(BENCHMARKS)
 
 
+def local_splits(name: str, splits: tuple[str, ...], data_dir: Path | None) -> tuple[str, ...]:
+    """The splits to read: all from the hub; from a local copy, those it holds (the others are
+    named in a warning; with none, the first one's loading error names the files looked for)."""
+    if data_dir is None:
+        return splits
+    present = tuple(split for split in splits if any((Path(data_dir) / name).glob(f"{split}.*")))
+    if present and len(present) < len(splits):
+        missing = ", ".join(split for split in splits if split not in present)
+        print(f"warning: --data-dir holds no {missing} split of {name}; using {', '.join(present)}",
+              file=sys.stderr)
+    return present or splits[:1]
+
+
 def load_examples(name: str, data_dir: Path | None) -> list[Record]:
     """The rows the official tool evaluates, as prompts and gold labels."""
     benchmark = BENCHMARKS[name]
     rows = datasets.concatenate_datasets([
         load_split(benchmark.hub_id, benchmark.hub_config, split, data_dir, name)
-        for split in benchmark.splits
+        for split in local_splits(name, benchmark.splits, data_dir)
     ])
     if benchmark.take_test_part:
         rows = official_test_part(rows)
