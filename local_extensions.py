@@ -22,11 +22,19 @@ _PRE_GEN_HOOK = TEMPLATE_DIR / "hooks" / "pre_gen_project.py"
 
 
 def _load(path: Path, name: str):
-    """Import a plain Python file of the template as a module (registered, for dataclasses)."""
+    """Import a plain Python file of the template as a module (registered, for dataclasses).
+
+    No bytecode is written beside it: a `__pycache__` in the template's package folder would be
+    copied into every rendered project.
+    """
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
-    spec.loader.exec_module(module)
+    dont_write_bytecode, sys.dont_write_bytecode = sys.dont_write_bytecode, True
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.dont_write_bytecode = dont_write_bytecode
     return module
 
 

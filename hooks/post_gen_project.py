@@ -15,11 +15,18 @@ NUM_GPUS = "{{ cookiecutter.num_gpus }}"
 
 
 def load_challenges(package_dir: Path):
-    """The rendered package's challenge table (import-light, no dependencies needed)."""
+    """The rendered package's challenge table (import-light, no dependencies needed).
+
+    No bytecode is written: the project would otherwise start with a `__pycache__` of it.
+    """
     spec = importlib.util.spec_from_file_location("rendered_challenges", package_dir / "challenges.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
+    dont_write_bytecode, sys.dont_write_bytecode = sys.dont_write_bytecode, True
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.dont_write_bytecode = dont_write_bytecode
     return module
 
 
@@ -50,7 +57,8 @@ Your FlowerTune baseline is in {project_dir}
 Next steps:
   1. Install:   cd {project_dir} && python -m venv .venv && . .venv/bin/activate && pip install -e .
   2. Connect:   add the connection from README.md ("Connect to a Flower simulation") to
-                $FLWR_HOME/config.toml (default ~/.flwr/config.toml), then set its {num_supernodes} SuperNodes once:
+                $FLWR_HOME/config.toml (default ~/.flwr/config.toml), then set its
+                {num_supernodes} SuperNodes once:
                 flwr federation simulation-config --num-supernodes {num_supernodes} \\
                     --client-resources-num-cpus {num_cpus} --client-resources-num-gpus {num_gpus}
   3. Run:       FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION=1 flwr run . --stream
