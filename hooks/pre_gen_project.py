@@ -27,8 +27,21 @@ POSITIVE_INTEGERS = (
     "peft_lora_r", "peft_lora_alpha", "per_device_train_batch_size", "max_steps",
     "accumulation_steps", "num_server_rounds", "num_cpus", "save_every_round", "seq_length",
 )
-BOOLEANS = ("peft_use_dora", "bf16", "tf32", "gradient_checkpointing")
-CHOICES = ("challenge", "quantization", "optimizer", "lr_scheduler_type", "transport_dtype", "license")
+BOOLEANS = ("peft_use_dora", "bf16", "tf32", "gradient_checkpointing", "dynamic_data_seed")
+CHOICES = (
+    "challenge", "quantization", "optimizer", "lr_scheduler_type", "transport_dtype", "license", "strategy",
+)
+# number answers: field -> (lowest, highest, lowest allowed, highest allowed, what is allowed)
+RANGES = {
+    "proximal_mu": (0.0, math.inf, True, False, "must be a number >= 0"),
+    "server_learning_rate": (0.0, math.inf, False, False, "must be a positive number"),
+    "server_momentum": (0.0, 1.0, True, False, "must be a number in [0, 1)"),
+    "beta_1": (0.0, 1.0, True, False, "must be a number in [0, 1)"),
+    "beta_2": (0.0, 1.0, True, False, "must be a number in [0, 1)"),
+    "tau": (0.0, math.inf, False, False, "must be a positive number"),
+    "fraction_evaluate": (0.0, 1.0, True, True, "must be a number in [0, 1]"),
+    "validation_fraction": (0.0, 1.0, False, False, "must be a number in (0, 1)"),
+}
 
 
 class AnswerError(ValueError):
@@ -53,6 +66,16 @@ def number(field: str, value: object, allowed: str) -> float:
     except ValueError:
         raise AnswerError(field, value, allowed) from None
     if not math.isfinite(result):
+        raise AnswerError(field, value, allowed)
+    return result
+
+
+def in_range(field: str, value: object) -> float:
+    low, high, low_allowed, high_allowed, allowed = RANGES[field]
+    result = number(field, value, allowed)
+    if result < low or result > high or (result == low and not low_allowed) or (
+        result == high and not high_allowed
+    ):
         raise AnswerError(field, value, allowed)
     return result
 
@@ -130,6 +153,8 @@ def validate(answers: dict, choices: dict[str, list] | None) -> None:
         if str(answers[field]) not in allowed:
             raise AnswerError(field, answers[field], "must be one of " + ", ".join(allowed))
 
+    for field in RANGES:
+        in_range(field, answers[field])
     num_gpus = number("num_gpus", answers["num_gpus"], "must be a non-negative number")
     if num_gpus < 0:
         raise AnswerError("num_gpus", answers["num_gpus"], "must be a non-negative number")

@@ -1,7 +1,9 @@
 """Global adapter checkpoints written straight from arrays, as PEFT adapter folders.
 
-Each `peft_<round>/` holds `adapter_config.json`, `adapter_model.safetensors` and
-`training_state.json` (the round and totals it belongs to). It is written in a staging
+Each `peft_<round>/` holds `adapter_config.json`, `adapter_model.safetensors`,
+`training_state.json` (the round and totals it belongs to) and, for strategies that keep
+server state (FedAvgM's momentum, FedAdam's and FedYogi's moments),
+`strategy_state.safetensors`, restored on resume. It is written in a staging
 folder and renamed into place, so a checkpoint is either whole or absent.
 """
 
@@ -18,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from flwr.app import ArrayRecord
 from flwr.common.logger import log
-from safetensors.numpy import load_file
+from safetensors.numpy import load_file, save_file
 
 from .model import lora_config
 from .settings import RunSettings
@@ -26,6 +28,7 @@ from .settings import RunSettings
 ADAPTER_CONFIG = "adapter_config.json"
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
 TRAINING_STATE = "training_state.json"
+STRATEGY_STATE = "strategy_state.safetensors"
 CHECKPOINT_NAME = re.compile(r"^peft_(\d+)$")
 
 
@@ -37,6 +40,7 @@ class Checkpoint:
     round: int
     comm_total_mb: float
     state: dict[str, np.ndarray]
+    strategy_state: dict[str, np.ndarray]
 
     @property
     def run_dir(self) -> Path:
@@ -60,8 +64,12 @@ def write_float32_safetensors(arrays: ArrayRecord, path: Path) -> None:
             handle.write(np.ascontiguousarray(arrays[key].numpy(), dtype="<f4").tobytes())
 
 
-def save_adapter(arrays: ArrayRecord, settings: RunSettings, directory: Path, comm_total_mb: float) -> Path:
-    """Write the adapter folder of one round; it appears whole or not at all."""
+def save_adapter(
+    arrays: ArrayRecord, settings: RunSettings, directory: Path, comm_total_mb: float,
+    strategy_state: dict[str, np.ndarray] | None = None,
+) -> Path:
+    """Write the adapter folder of one round (with the strategy's server state, if any);
+    it appears whole or not at all."""
     server_round = int(CHECKPOINT_NAME.match(directory.name).group(1))
     staging = directory.with_name(directory.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
@@ -71,6 +79,9 @@ def save_adapter(arrays: ArrayRecord, settings: RunSettings, directory: Path, co
     (staging / TRAINING_STATE).write_text(
         json.dumps({"round": server_round, "comm_total_mb": comm_total_mb}), encoding="utf-8"
     )
+    if strategy_state:
+        float32 = {key: np.ascontiguousarray(array, np.float32) for key, array in strategy_state.items()}
+        save_file(float32, staging / STRATEGY_STATE)
     shutil.rmtree(directory, ignore_errors=True)
     staging.rename(directory)
     return directory
@@ -83,7 +94,9 @@ def read_checkpoint(directory: Path) -> Checkpoint:
     weights = load_file(directory / ADAPTER_WEIGHTS)
     if not weights:
         raise ValueError("no adapter weights")
-    return Checkpoint(directory, int(state["round"]), float(state["comm_total_mb"]), weights)
+    strategy_file = directory / STRATEGY_STATE
+    strategy_state = load_file(strategy_file) if strategy_file.is_file() else {}
+    return Checkpoint(directory, int(state["round"]), float(state["comm_total_mb"]), weights, strategy_state)
 
 
 def latest_checkpoint(results_dir: Path) -> Checkpoint | None:

@@ -1,4 +1,4 @@
-"""ClientApp: fine-tune the global adapter on this node's partition for one round."""
+"""ClientApp: fine-tune the global adapter on this node's partition; report its validation loss."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from transformers import AutoTokenizer
 from trl import SFTConfig, SFTTrainer
 
 from .communication import to_arrays, to_state
-from .dataset import load_partition
+from .dataset import load_partition, round_example_order, validation_rows
 from .model import adapter_state, build_peft_model, cosine_annealing, load_adapter_state
 from .run_record import peak_rss_mb
 from .settings import RunSettings, read_settings
@@ -85,8 +85,80 @@ def sft_config(settings: RunSettings, learning_rate: float, output_dir: str) -> 
         save_strategy="no",
         report_to="none",
         seed=settings.seed,
+        # the examples arrive in the order `training_rows` gives them
+        train_sampling_strategy="sequential",
+        per_device_eval_batch_size=arguments["per_device_train_batch_size"],
     )
     return SFTConfig(**arguments)
+
+
+class ProximalSFTTrainer(SFTTrainer):
+    """SFTTrainer whose loss adds FedProx's mu/2 * ||w - w_global||^2 over the trainable weights.
+
+    The global weights are those the model holds when the trainer is built; mu = 0 adds nothing.
+    """
+
+    def __init__(self, *args, proximal_mu: float, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.proximal_mu = proximal_mu
+        self.global_weights = {
+            name: parameter.detach().clone()
+            for name, parameter in self.model.named_parameters() if parameter.requires_grad
+        } if proximal_mu else {}
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        result = super().compute_loss(
+            model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch
+        )
+        if not self.proximal_mu:
+            return result
+        loss, outputs = result if return_outputs else (result, None)
+        distance = sum(
+            (parameter - self.global_weights[name]).pow(2).sum()
+            for name, parameter in self.model.named_parameters() if name in self.global_weights
+        )
+        loss = loss + self.proximal_mu / 2 * distance
+        return (loss, outputs) if return_outputs else loss
+
+
+def training_rows(settings: RunSettings, server_round: int, partition_id: int, n: int) -> np.ndarray:
+    """The partition rows a node trains on in a round, in training order.
+
+    Validation rows are held out when the run evaluates (`strategy.fraction-evaluate` > 0); the
+    order changes every round with `train.dynamic-data-seed`, else it is the same every round.
+    """
+    rows = np.arange(n)
+    if settings.fraction_evaluate > 0:
+        rows, _ = validation_rows(settings.seed, partition_id, n, settings.validation_fraction)
+    order_round = server_round if settings.dynamic_data_seed else 0
+    return rows[round_example_order(settings.seed, order_round, partition_id, len(rows))]
+
+
+def train_adapter(model, tokenizer, settings: RunSettings, examples, learning_rate: float,
+                  proximal_mu: float) -> float:
+    """Train the model's adapter on `examples` in their order; return the training loss."""
+    with tempfile.TemporaryDirectory() as output_dir:
+        trainer = ProximalSFTTrainer(
+            model=model,
+            args=sft_config(settings, learning_rate, output_dir),
+            train_dataset=examples,
+            processing_class=tokenizer,
+            proximal_mu=proximal_mu,
+        )
+        return trainer.train().training_loss
+
+
+def validation_loss(model, tokenizer, settings: RunSettings, examples) -> float:
+    """The model's loss on `examples` (on the responses, as in training)."""
+    with tempfile.TemporaryDirectory() as output_dir:
+        trainer = SFTTrainer(
+            model=model,
+            args=sft_config(settings, settings.learning_rate_min, output_dir),
+            train_dataset=examples,  # TRL requires one; only evaluated here
+            eval_dataset=examples,
+            processing_class=tokenizer,
+        )
+        return float(trainer.evaluate()["eval_loss"])
 
 
 def process_metrics() -> dict[str, float]:
@@ -100,33 +172,39 @@ def process_metrics() -> dict[str, float]:
     }
 
 
+def global_model(settings: RunSettings, msg: Message):
+    """The loaded model holding the global adapter the message carries, and its tokenizer."""
+    model, tokenizer, initial_state = loaded_model(settings)
+    load_adapter_state(model, initial_state)
+    load_adapter_state(model, to_state(msg.content["arrays"]))
+    return model, tokenizer
+
+
+def node_partition(settings: RunSettings, context: Context):
+    """This node's partition id and its prompt/completion examples."""
+    partition_id = int(context.node_config["partition-id"])
+    partition = load_partition(
+        settings.dataset_name, settings.challenge, partition_id, int(context.node_config["num-partitions"])
+    )
+    return partition_id, partition
+
+
 @app.train()
 def train(msg: Message, context: Context) -> Message:
     """Train the received adapter on this partition and send it back."""
     settings = read_settings(context.run_config)
-    server_round = int(msg.content["config"]["server-round"])
-    model, tokenizer, initial_state = loaded_model(settings)
-    load_adapter_state(model, initial_state)
-    load_adapter_state(model, to_state(msg.content["arrays"]))
-
-    dataset = load_partition(
-        settings.dataset_name,
-        settings.challenge,
-        int(context.node_config["partition-id"]),
-        int(context.node_config["num-partitions"]),
-    )
+    config = msg.content["config"]
+    server_round = int(config["server-round"])
+    model, tokenizer = global_model(settings, msg)
+    partition_id, partition = node_partition(settings, context)
+    rows = training_rows(settings, server_round, partition_id, len(partition))
     learning_rate = cosine_annealing(
         server_round, settings.num_server_rounds,
         settings.learning_rate_max, settings.learning_rate_min,
     )
-    with tempfile.TemporaryDirectory() as output_dir:
-        trainer = SFTTrainer(
-            model=model,
-            args=sft_config(settings, learning_rate, output_dir),
-            train_dataset=dataset,
-            processing_class=tokenizer,
-        )
-        loss = trainer.train().training_loss
+    # Flower's FedProx sends proximal-mu; every other strategy trains without the term
+    proximal_mu = float(config.get("proximal-mu", 0.0))
+    loss = train_adapter(model, tokenizer, settings, partition.select(rows), learning_rate, proximal_mu)
     if not math.isfinite(loss):
         raise RuntimeError(f"round {server_round}: training loss is {loss}")
 
@@ -134,10 +212,27 @@ def train(msg: Message, context: Context) -> Message:
     if not settings.reuse_model:
         release_model()
     arrays = to_arrays(state, settings.transport_dtype)
+    batch_size = int(settings.training_arguments["per_device_train_batch_size"])
     metrics = MetricRecord({
         "train_loss": float(loss),
         "learning_rate": learning_rate,
-        "num-examples": len(dataset),
+        "num-examples": len(rows),
+        "partition-id": partition_id,
+        "first-batch": [int(row) for row in rows[:batch_size]],
         **process_metrics(),
     })
     return Message(RecordDict({"arrays": arrays, "metrics": metrics}), reply_to=msg)
+
+
+@app.evaluate()
+def evaluate(msg: Message, context: Context) -> Message:
+    """The received global adapter's loss on this partition's held-out validation rows."""
+    settings = read_settings(context.run_config)
+    model, tokenizer = global_model(settings, msg)
+    partition_id, partition = node_partition(settings, context)
+    _, rows = validation_rows(settings.seed, partition_id, len(partition), settings.validation_fraction)
+    loss = validation_loss(model, tokenizer, settings, partition.select(rows))
+    if not settings.reuse_model:
+        release_model()
+    metrics = MetricRecord({"eval_loss": loss, "num-examples": len(rows)})
+    return Message(RecordDict({"metrics": metrics}), reply_to=msg)

@@ -16,8 +16,9 @@ BYTES_PER_MB = 1024 * 1024
 
 
 def to_arrays(state: dict[str, np.ndarray], dtype: str) -> ArrayRecord:
-    """An ArrayRecord of the adapter in `dtype`; the state's entries are released on the way."""
-    return ArrayRecord({key: Array(state.pop(key).astype(dtype, copy=False)) for key in list(state)})
+    """An ArrayRecord of the adapter in `dtype`, keys sorted (one order everywhere: server
+    optimizers pair arrays by position); the state's entries are released on the way."""
+    return ArrayRecord({key: Array(state.pop(key).astype(dtype, copy=False)) for key in sorted(state)})
 
 
 def to_state(arrays: ArrayRecord) -> dict[str, np.ndarray]:

@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Any
 
+import numpy as np
 from datasets import Dataset
 from flwr_datasets import FederatedDataset
 from flwr_datasets.partitioner import IidPartitioner
@@ -99,3 +100,19 @@ def load_partition(dataset_name: str, challenge: str, partition_id: int, num_par
             f"rows for {num_partitions} SuperNodes"
         )
     return to_prompt_completion(partition, challenge)
+
+
+def round_example_order(seed: int, server_round: int, partition_id: int, n: int) -> np.ndarray:
+    """The order in which a node trains on its `n` examples in a round: a pure function of
+    (seed, round, partition), so a resumed run sees what an uninterrupted one would have seen.
+    Pass round 0 for one fixed order every round (`train.dynamic-data-seed = false`)."""
+    return np.random.default_rng([seed, server_round, partition_id]).permutation(n)
+
+
+def validation_rows(seed: int, partition_id: int, n: int, fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """A fixed split of a partition's rows: (training rows, held-out validation rows), each sorted."""
+    if n < 2:
+        raise ValueError(f"partition {partition_id} has {n} row(s): too few to hold out validation rows")
+    held_out = min(n - 1, max(1, round(fraction * n)))
+    shuffled = np.random.default_rng([seed, partition_id, n]).permutation(n)
+    return np.sort(shuffled[held_out:]), np.sort(shuffled[:held_out])

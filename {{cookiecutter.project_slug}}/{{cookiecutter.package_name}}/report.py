@@ -40,19 +40,26 @@ def accuracies(benchmarks_dir: Path, run_name: str) -> dict[str, float]:
     return found
 
 
+def loss_text(loss: float | None) -> str:
+    """A loss for the README, or a dash for a round without one."""
+    return "-" if loss is None else f"{loss:.4f}"
+
+
 def results_section(run_dir: Path, readme_dir: Path, scores: dict[str, float]) -> str:
     """Markdown for the results section, every figure taken from the files."""
     metrics = json.loads((run_dir / METRICS_FILE).read_text(encoding="utf-8"))
     totals = metrics["totals"]
     rounds = metrics["rounds"]
     trained = [entry for entry in rounds if entry["train_loss"] is not None]
+    evaluated = [entry for entry in rounds if entry.get("eval_loss") is not None]
     plot = Path(os.path.relpath((run_dir / LOSS_PLOT).resolve(), readme_dir.resolve()))
     lines = [
         START,
         f"Run `{run_dir.name}`: {len(rounds)} rounds"
-        + (f", final train loss {trained[-1]['train_loss']:.4f}" if trained else "") + ".",
+        + (f", final train loss {trained[-1]['train_loss']:.4f}" if trained else "")
+        + (f", final validation loss {evaluated[-1]['eval_loss']:.4f}" if evaluated else "") + ".",
         "",
-        f"![Training loss per round]({plot.as_posix()})",
+        f"![Loss per round]({plot.as_posix()})",
         "",
         "| Figure | Value |",
         "| --- | --- |",
@@ -64,6 +71,10 @@ def results_section(run_dir: Path, readme_dir: Path, scores: dict[str, float]) -
         f"| Base model loads | {totals['base_model_loads']} in {totals['client_processes']} "
         "client process(es) |",
     ]
+    if evaluated:
+        lines += ["", "| Round | Train loss | Validation loss |", "| --- | --- | --- |"]
+        lines += [f"| {e['round']} | {loss_text(e['train_loss'])} | {loss_text(e['eval_loss'])} |"
+                  for e in evaluated]
     if scores:
         lines += ["", "| Benchmark | Accuracy |", "| --- | --- |"]
         lines += [f"| {name} | {value} |" for name, value in scores.items()]

@@ -47,6 +47,10 @@ class RoundRecord:
     clients: int
     failures: int
     server_rss_mb: float = field(default_factory=current_rss_mb)
+    eval_loss: float | None = None
+    eval_clients: int = 0
+    # partition id -> the partition rows of the node's first batch this round
+    first_batches: dict[str, list[int]] = field(default_factory=dict)
 
 
 @dataclass
@@ -118,18 +122,25 @@ class RunRecord:
         return path
 
     def loss_figure(self) -> Figure:
-        """The example-weighted training loss per round (headless: no pyplot, no display)."""
+        """The example-weighted training loss per round and, where the run evaluates, the
+        validation loss beside it (headless: no pyplot, no display)."""
         trained = [entry for entry in self.rounds if entry.train_loss is not None]
+        evaluated = [entry for entry in self.rounds if entry.eval_loss is not None]
         figure = Figure(figsize=(6, 3.5))
         axes = figure.subplots()
-        axes.plot([e.round for e in trained], [e.train_loss for e in trained], marker="o")
+        axes.plot([e.round for e in trained], [e.train_loss for e in trained], marker="o", label="train")
+        if evaluated:
+            axes.plot([e.round for e in evaluated], [e.eval_loss for e in evaluated], marker="s",
+                      label="validation (global adapter)")
+            axes.legend()
         axes.set_xlabel("round")
         axes.xaxis.set_major_locator(MaxNLocator(integer=True))
-        axes.set_ylabel("train loss (example-weighted)")
+        axes.set_ylabel("loss (example-weighted)")
         # From zero and without an offset: a change of 0.02% must not look like a cliff.
-        axes.set_ylim(0, 1.05 * max((e.train_loss for e in trained), default=1.0))
+        losses = [e.train_loss for e in trained] + [e.eval_loss for e in evaluated]
+        axes.set_ylim(0, 1.05 * max(losses, default=1.0))
         axes.ticklabel_format(axis="y", useOffset=False, style="plain")
-        axes.set_title("Federated training loss")
+        axes.set_title("Federated training and validation loss" if evaluated else "Federated training loss")
         axes.grid(alpha=0.3)
         figure.tight_layout()
         return figure
@@ -139,9 +150,12 @@ class RunRecord:
         totals = self.totals()
         last = next((e for e in reversed(self.rounds) if e.train_loss is not None), None)
         loss = f"{last.train_loss:.4f} (round {last.round})" if last else "none"
+        evaluated = next((e for e in reversed(self.rounds) if e.eval_loss is not None), None)
+        eval_loss = (f", last validation loss: {evaluated.eval_loss:.4f} (round {evaluated.round})"
+                     if evaluated else "")
         return "\n".join([
             f"Run summary ({self.run_dir})",
-            f"  rounds: {totals['rounds']}, last train loss: {loss}",
+            f"  rounds: {totals['rounds']}, last train loss: {loss}{eval_loss}",
             f"  communication: {totals['comm_total_mb']:.2f} MB of {COMMUNICATION_BUDGET_MB:,.0f} MB "
             f"({100 * totals['comm_budget_used']:.4f}%)",
             f"  peak memory: server {totals['server_peak_rss_mb']:.0f} MB RSS, clients "

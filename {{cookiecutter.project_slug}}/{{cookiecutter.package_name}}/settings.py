@@ -7,6 +7,7 @@ from typing import Any
 
 TRAINING_ARGUMENTS_PREFIX = "train.training-arguments."
 TRANSPORT_DTYPES = ("float32", "float16")
+STRATEGY_NAMES = ("fedavg", "fedprox", "fedavgm", "fedadam", "fedyogi", "flexlora")
 
 
 @dataclass(frozen=True)
@@ -18,6 +19,19 @@ class LoraSettings:
     dropout: float
     use_dora: bool
     target_modules: str
+
+
+@dataclass(frozen=True)
+class StrategySettings:
+    """The aggregation strategy and its parameters (each used by the strategies named)."""
+
+    name: str
+    proximal_mu: float  # fedprox
+    server_learning_rate: float  # fedavgm; eta of fedadam and fedyogi
+    server_momentum: float  # fedavgm
+    beta_1: float  # fedadam, fedyogi
+    beta_2: float  # fedadam, fedyogi
+    tau: float  # fedadam, fedyogi
 
 
 @dataclass(frozen=True)
@@ -45,6 +59,9 @@ class RunSettings:
     resume: bool
     min_train_replies: int
     trust_remote_code: bool
+    strategy: StrategySettings
+    dynamic_data_seed: bool
+    validation_fraction: float
 
     @property
     def bf16(self) -> bool:
@@ -91,4 +108,15 @@ def read_settings(run_config: dict[str, Any]) -> RunSettings:
         resume=bool(run_config["train.resume"]),
         min_train_replies=int(run_config["strategy.min-train-replies"]),
         trust_remote_code=bool(run_config["model.trust-remote-code"]),
+        strategy=StrategySettings(
+            name=str(run_config["strategy.name"]),
+            proximal_mu=float(run_config["strategy.proximal-mu"]),
+            server_learning_rate=float(run_config["strategy.server-learning-rate"]),
+            server_momentum=float(run_config["strategy.server-momentum"]),
+            beta_1=float(run_config["strategy.beta-1"]),
+            beta_2=float(run_config["strategy.beta-2"]),
+            tau=float(run_config["strategy.tau"]),
+        ),
+        dynamic_data_seed=bool(run_config["train.dynamic-data-seed"]),
+        validation_fraction=float(run_config["train.validation-fraction"]),
     )
