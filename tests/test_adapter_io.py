@@ -6,22 +6,20 @@ import numpy as np
 import pytest
 import torch
 
+from .run_config import rendered_run_config
+
 
 @pytest.fixture(scope="module")
 def settings(rendered_package, tiny_model):
-    config = {
-        "model.name": str(tiny_model("phi3")), "model.quantization": 4,
-        "model.gradient-checkpointing": False, "model.lora.peft-lora-r": 4,
-        "model.lora.peft-lora-alpha": 8, "model.lora.peft-lora-dropout": 0.0,
+    config = rendered_run_config(rendered_package, **{
+        "model.name": str(tiny_model("phi3")), "model.gradient-checkpointing": False,
+        "model.lora.peft-lora-r": 4, "model.lora.peft-lora-alpha": 8, "model.lora.peft-lora-dropout": 0.0,
         "model.lora.peft-use-dora": True,
         "model.lora.target-modules": "qkv_proj,o_proj,gate_up_proj,down_proj",
-        "model.reuse-across-rounds": True, "model.trust-remote-code": False,
         "train.seq-length": 64, "train.learning-rate-max": 1e-3, "train.learning-rate-min": 1e-4,
-        "train.save-every-round": 1, "train.seed": 0, "train.results-dir": "results", "train.resume": False,
-        "num-server-rounds": 2, "strategy.fraction-train": 1.0, "strategy.fraction-evaluate": 0.0,
-        "strategy.min-train-replies": 1, "strategy.transport-dtype": "float32",
-        "static.dataset.name": "unused", "train.training-arguments.bf16": True,
-    }
+        "train.save-every-round": 1, "train.seed": 0, "num-server-rounds": 2,
+        "strategy.fraction-train": 1.0, "static.dataset.name": "unused",
+    })
     return rendered_package("settings").read_settings(config)
 
 

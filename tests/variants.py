@@ -47,3 +47,6 @@ SMOKE_MATRIX = {
     "gemma3_text": {"peft_use_dora": True, "optimizer": "adamw_torch"},
 }
 SMOKE_TARGETS = {family: set((FUSED if family == "phi3" else UNFUSED).split(",")) for family in SMOKE_MATRIX}
+
+# Every aggregation strategy renders (and trains: tests/test_strategies.py).
+STRATEGIES = ["fedavg", "fedprox", "fedavgm", "fedadam", "fedyogi", "flexlora"]
