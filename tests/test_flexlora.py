@@ -148,6 +148,15 @@ def test_rank_comes_from_the_argument_and_missing_directions_are_zero(flexlora):
     assert relative_error(merged[B_KEY] @ merged[A_KEY], exact) < 1e-6
 
 
+def test_clients_of_other_ranks_are_aggregated_at_the_given_rank(flexlora):
+    rng = np.random.default_rng(9)
+    factors = [*client_factors(rng, 1, 24, 16, 2), *client_factors(rng, 1, 24, 16, 6)]
+    merged = flexlora.flexlora_aggregate(states_of(factors), [2, 1], rank=4, device="cpu")
+    assert merged[B_KEY].shape == (24, 4) and merged[A_KEY].shape == (4, 16)
+    best, *_ = dense_best_rank_r(factors, [2, 1], 4)
+    assert relative_error(merged[B_KEY] @ merged[A_KEY], best) < 1e-6
+
+
 def test_layer_narrower_than_the_rank_keeps_the_peft_shapes(flexlora):
     rng = np.random.default_rng(7)
     factors = client_factors(rng, 3, 3, 16, 4)  # out_features 3 < rank 4

@@ -8,7 +8,7 @@ A^T = Q_a R_a and the SVD of the small core R_b R_a^T = U S V^T give
 
     B' = Q_b U_r S_r^(1/2)    A' = S_r^(1/2) V_r^T Q_a^T,
 
-the same factors a full SVD of the dense mean gives. Every other adapter entry (DoRA's
+the factors a full SVD of the dense mean gives (up to signs). Every other adapter entry (DoRA's
 `lora_magnitude_vector`, biases) is the example-weighted mean.
 """
 
@@ -33,8 +33,8 @@ def flexlora_aggregate(
 
     `weights` are the clients' example counts (any positive numbers; normalised here). `rank` is
     the adapter config's r: every factor comes back r wide, zero-padded where the mean has a
-    lower rank. `device` defaults to CUDA when available. Returns float32 arrays, in the input
-    shapes and key order.
+    lower rank; clients may send factors of other ranks. `device` defaults to CUDA when
+    available. Returns float32 arrays, in the input shapes and key order.
     """
     fractions = _fractions(weights, len(states))
     if rank < 1:
@@ -148,7 +148,7 @@ def _weighted_mean(arrays: Sequence[np.ndarray], fractions: Sequence[float], key
     return np.asarray(mean, dtype=np.float32)
 
 
-def _float64(array: np.ndarray, device: torch.device) -> torch.Tensor:
+def _float64(array: np.ndarray, device: str | torch.device) -> torch.Tensor:
     """A float64 tensor on `device` with a copy of `array` (of any float dtype)."""
     return torch.from_numpy(np.array(array, dtype=np.float64)).to(device)
 
