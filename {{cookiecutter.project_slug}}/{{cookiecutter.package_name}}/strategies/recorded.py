@@ -97,12 +97,25 @@ class Recorded:
         server_round += self.round_offset
         log(INFO, "Round %s of %s", server_round, self.settings.num_server_rounds)
         self.round_started = time.monotonic()
-        # the Flower strategy keeps the float32 arrays; only the messages carry the transport dtype
-        messages = list(super().configure_train(server_round, arrays, config, grid))
-        sent = in_dtype(arrays, self.settings.transport_dtype)
-        for message in messages:
-            message.content[self.arrayrecord_key] = sent
-        self.communication.add(server_round, sent.count_bytes() * len(messages))
+        messages = super().configure_train(server_round, arrays, config, grid)
+        return self.in_transport_dtype(server_round, messages)
+
+    def configure_evaluate(
+        self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
+    ) -> Iterable[Message]:
+        server_round += self.round_offset
+        messages = super().configure_evaluate(server_round, arrays, config, grid)
+        return self.in_transport_dtype(server_round, messages)
+
+    def in_transport_dtype(self, server_round: int, messages: Iterable[Message]) -> list[Message]:
+        """The messages with the adapter in the transport dtype, counted as communication (the
+        Flower strategy keeps its float32 arrays)."""
+        messages = list(messages)
+        if messages:
+            sent = in_dtype(messages[0].content[self.arrayrecord_key], self.settings.transport_dtype)
+            for message in messages:
+                message.content[self.arrayrecord_key] = sent
+            self.communication.add(server_round, sent.count_bytes() * len(messages))
         return messages
 
     def aggregate_train(
@@ -133,12 +146,11 @@ class Recorded:
             log(ERROR, "Round %s: %s of %s clients trained successfully, fewer than the %s required "
                 "(strategy.min-train-replies); keeping the previous global adapter",
                 server_round, len(trained), len(replies), self.settings.min_train_replies)
-        self.communication.log_round(server_round)
         self.pending = RoundRecord(
             round=server_round,
             train_loss=float(metrics["train_loss"]) if metrics else None,
             learning_rate=float(metrics["learning_rate"]) if metrics else None,
-            comm_mb=self.communication.round_mb(server_round),
+            comm_mb=0.0,  # set when the round ends, evaluation included
             seconds=0.0,
             clients=len(trained) if metrics else 0,
             failures=len(failed),
@@ -185,6 +197,8 @@ class Recorded:
         server_round += self.round_offset
         if self.pending is None or server_round == self.round_offset:
             return
+        self.communication.log_round(server_round)
+        self.pending.comm_mb = self.communication.round_mb(server_round)
         self.pending.seconds = time.monotonic() - self.round_started
         self.record.add_round(self.pending)
         self.pending = None
