@@ -2,6 +2,20 @@
 # Create .venv (once) and install the pinned development stack into it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The Code evaluation's tests run programs in a bubblewrap sandbox, under node and g++.
+missing=()
+command -v bwrap >/dev/null || missing+=(bubblewrap)
+command -v node >/dev/null || missing+=(nodejs)
+command -v g++ >/dev/null || missing+=(g++)
+if (( ${#missing[@]} )); then
+  if ! command -v apt-get >/dev/null; then
+    echo "setup: install ${missing[*]} with your package manager" >&2
+    exit 1
+  fi
+  sudo=$([[ $(id -u) == 0 ]] || echo sudo)
+  $sudo apt-get update -qq
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+fi
 if [[ ! -x .venv/bin/python ]]; then
   python3 -m venv .venv
 fi

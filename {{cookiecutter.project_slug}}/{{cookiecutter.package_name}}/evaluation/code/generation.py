@@ -1,0 +1,112 @@
+"""Completions of code prompts as bigcode-evaluation-harness generates them, many at once.
+
+The harness feeds each prompt alone (its tokenizer's special tokens added, no prefix, no
+instruction tokens), samples with temperature 0.2, top-p 0.95 and top-k off up to a total
+length (prompt and completion) of `max_length` tokens, stops once a stop word (or the end of
+sequence token, which it adds to the stop words) appears in the new text, and decodes the
+whole sequence with special tokens kept. Here prompts go in left-padded batches; each row
+keeps its own length budget and stops on its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+from transformers import StoppingCriteria, StoppingCriteriaList
+
+from ..engine import load_model, load_tokenizer
+
+
+def load_generation_model(base_model: str, peft_path: str | None):
+    """The base model in float32 with the adapter merged into it, as the official run loads it;
+    and its tokenizer."""
+    model = load_model(base_model, peft_path, "none")
+    if peft_path is not None:
+        model = model.merge_and_unload()
+    return model, load_tokenizer(base_model)
+
+
+class StopWordsOrBudget(StoppingCriteria):
+    """Per row: done once its new text holds a stop word, or it has used its token budget.
+
+    The new text is decoded whole, special tokens kept, as the harness checks it; rows already
+    done are not decoded again.
+    """
+
+    def __init__(self, tokenizer, prompt_width: int, stop_words: Sequence[str], budgets: Sequence[int]):
+        self.tokenizer = tokenizer
+        self.prompt_width = prompt_width
+        self.stop_words = list(stop_words)
+        self.budgets = list(budgets)
+        self.done = [False] * len(budgets)
+
+    def __call__(self, input_ids: torch.LongTensor, scores, **kwargs) -> torch.BoolTensor:
+        new_tokens = input_ids[:, self.prompt_width :]
+        for row, budget in enumerate(self.budgets):
+            if not self.done[row]:
+                text = self.tokenizer.decode(new_tokens[row])
+                stopped = any(word in text for word in self.stop_words)
+                self.done[row] = stopped or new_tokens.shape[1] >= budget
+        return torch.tensor(self.done, dtype=torch.bool, device=input_ids.device)
+
+
+def decode_completion(tokenizer, token_ids: list[int], prompt: str) -> str:
+    """The text after the prompt, decoded as the harness decodes: the whole sequence, its
+    leading BOS dropped, special tokens kept, then cut at the prompt's length."""
+    if token_ids and token_ids[0] == tokenizer.bos_token_id:
+        token_ids = token_ids[1:]
+    text = tokenizer.decode(token_ids, skip_special_tokens=False, clean_up_tokenization_spaces=False)
+    return text[len(prompt) :]
+
+
+def generate_completions(
+    model,
+    tokenizer,
+    prompts: Sequence[str],
+    stop_words: Sequence[str],
+    max_length: int,
+    n_samples: int,
+    batch_size: int,
+    sampling: Mapping[str, Any],
+    description: str,
+) -> list[list[str]]:
+    """`n_samples` completions of each prompt (the text after it, not yet cut at a stop word).
+
+    `sampling` holds `generate`'s decoding settings (`do_sample`, `temperature`...). A prompt
+    of `max_length` tokens or more gets an empty completion, as in the harness.
+    """
+    token_ids = tokenizer(list(prompts))["input_ids"]
+    rows = sorted(
+        ((problem, sample) for problem in range(len(prompts)) for sample in range(n_samples)),
+        key=lambda row: len(token_ids[row[0]]),
+    )  # rows of similar length share a batch: little padding
+    rows = [row for row in rows if len(token_ids[row[0]]) < max_length]
+    completions = [[""] * n_samples for _ in prompts]
+    batches = [rows[start : start + batch_size] for start in range(0, len(rows), batch_size)]
+    for batch in tqdm(batches, desc=description, unit="batch"):
+        problems = [problem for problem, _ in batch]
+        encoded = tokenizer(
+            [prompts[problem] for problem in problems], return_tensors="pt", padding=True,
+            padding_side="left",
+        ).to(model.device)
+        width = encoded["input_ids"].shape[1]
+        budgets = [max_length - len(token_ids[problem]) for problem in problems]
+        with torch.inference_mode():
+            output = model.generate(
+                **encoded,
+                max_new_tokens=max(budgets),
+                stopping_criteria=StoppingCriteriaList(
+                    [StopWordsOrBudget(tokenizer, width, stop_words, budgets)]
+                ),
+                pad_token_id=tokenizer.eos_token_id,
+                **sampling,
+            )
+        rows_tokens = zip(batch, budgets, output[:, width:].tolist(), strict=True)
+        for (problem, sample), budget, new_tokens in rows_tokens:
+            completions[problem][sample] = decode_completion(
+                tokenizer, token_ids[problem] + new_tokens[:budget], prompts[problem]
+            )
+    return completions
