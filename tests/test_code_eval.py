@@ -1,0 +1,288 @@
+"""The Code evaluation (HumanEval, MBPP, MultiPL-E JS and C++) offline: tasks as the harness
+builds them, known-right and known-wrong programs scored, files, messages, and a tiny model
+end to end. Hostile programs are in test_code_eval_sandbox.py."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from testkit.code_fixtures import (
+    CPP_ROWS,
+    HUMANEVAL_ROWS,
+    JS_ROWS,
+    MBPP_ROWS,
+    RIGHT,
+    ROWS,
+    WRONG,
+    rendered_code_project,
+    write_code_fixtures,
+    write_generations,
+)
+
+TASK_NAMES = ["humaneval", "mbpp", "multiple-js", "multiple-cpp"]
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory):
+    with rendered_code_project(tmp_path_factory.mktemp("code-project")) as modules:
+        yield modules
+
+
+@pytest.fixture(scope="module")
+def evaluation(rendered):
+    """The rendered `eval` command."""
+    return rendered[0]
+
+
+@pytest.fixture(scope="module")
+def code(rendered):
+    return rendered[1]
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    return write_code_fixtures(tmp_path_factory.mktemp("code-data"))
+
+
+def parse(evaluation, code, argv):
+    return evaluation.build_parser(code).parse_args(argv)
+
+
+def score(evaluation, code, generations, task, data_dir, tmp_path, *flags):
+    path = write_generations(tmp_path / f"generations_{task}.json", generations)
+    args = parse(evaluation, code, ["--score-generations", str(path), "--datasets", task,
+                                    "--data-dir", str(data_dir), *flags])
+    return code.score_generations(path, task, args)
+
+
+def test_the_interface_the_eval_command_dispatches_to(evaluation, code):
+    assert evaluation.challenge_evaluation() is code
+    assert code.DATASETS == ("humaneval", "mbpp", "multiple-js", "multiple-cpp")
+    assert tuple(code.tasks.TASKS) == code.DATASETS
+    args = parse(evaluation, code, [])
+    assert (args.datasets, args.temperature, args.top_p, args.n_samples, args.seed, args.greedy) == (
+        TASK_NAMES, 0.2, 0.95, 1, 0, False)
+    assert args.max_length_generation is None and args.memory_limit_mb == 4000
+    assert [code.tasks.TASKS[name].max_length for name in TASK_NAMES] == [1024, 2048, 1024, 1024]
+
+
+def test_prompts_tests_and_stop_words_are_the_harness_ones(code, data_dir):
+    tasks = code.tasks
+    humaneval = tasks.load_problems(tasks.TASKS["humaneval"], data_dir)
+    assert humaneval.prompts == [row["prompt"].strip() for row in HUMANEVAL_ROWS]
+    assert humaneval.tests[0] == "\n" + HUMANEVAL_ROWS[0]["test"] + "\ncheck(neighbour_sums)"
+    assert humaneval.stop_words == [
+        "\nclass", "\ndef", "\n#", "\n@", "\nprint", "\nif", "\n```", "<file_sep>"]
+    mbpp = tasks.load_problems(tasks.TASKS["mbpp"], data_dir)
+    row = MBPP_ROWS[1]
+    assert mbpp.prompts[1] == f'"""\n{row["text"]}\n{row["test_list"][0]}\n"""\n'
+    assert mbpp.tests[1] == "\n".join(row["test_list"])
+    assert mbpp.stop_words == ["\nclass", "\nassert", '\n"""', "\nprint", "\nif", "\n<|/", "\n```"]
+    for name, rows in (("multiple-js", JS_ROWS), ("multiple-cpp", CPP_ROWS)):
+        problems = tasks.load_problems(tasks.TASKS[name], data_dir)
+        assert problems.prompts == [row["prompt"].strip() for row in rows]
+        assert problems.tests == [row["tests"] for row in rows]
+        assert problems.stop_words == [*rows[0]["stop_tokens"], "<file_sep>"]
+    assert tasks.program("def f(): pass", "assert f() is None") == "def f(): pass\nassert f() is None"
+
+
+def test_a_completion_is_cut_at_its_first_stop_word_not_the_prompts(code):
+    stop_words = ["\ndef", "\n#", "</s>"]
+    prompt = "def f():\n    # a comment\n    \"\"\"Doc.\"\"\""
+    completion = "\n    return 1\n# trailing\ndef g():\n    pass</s>"
+    assert code.tasks.postprocess(prompt, completion, stop_words) == prompt + "\n    return 1"
+    assert code.tasks.postprocess(prompt, "\n    return 2", stop_words) == prompt + "\n    return 2"
+
+
+def test_pass_at_k_is_the_unbiased_estimator_averaged_over_problems(code):
+    pass_at_k = code.scoring.pass_at_k
+    assert pass_at_k(5, 2, 1) == pytest.approx(0.4)
+    assert pass_at_k(10, 3, 5) == pytest.approx(1 - 21 / 252)  # 1 - C(7,5) / C(10,5)
+    assert pass_at_k(5, 4, 2) == 1.0 and pass_at_k(1, 0, 1) == 0.0
+    assert code.scoring.pass_at_ks([[True, False], [False, False]]) == {"pass@1": 0.25}
+    assert code.scoring.pass_at_ks([[True] * 10, [False] * 10]) == {"pass@1": 0.5, "pass@10": 0.5}
+
+
+@pytest.mark.parametrize("task", TASK_NAMES)
+def test_known_right_and_wrong_programs_score_as_the_harness(evaluation, code, data_dir, tmp_path, task):
+    assert score(evaluation, code, RIGHT[task], task, data_dir, tmp_path) == "pass@1: 1.0"
+    assert score(evaluation, code, WRONG[task], task, data_dir, tmp_path) == "pass@1: 0.0"
+    # Two programs for the first problem (one right), one wrong one for the second.
+    mixed = [RIGHT[task][0] + WRONG[task][0], WRONG[task][1]]
+    assert score(evaluation, code, mixed, task, data_dir, tmp_path) == "pass@1: 0.25"
+
+
+def test_the_eval_command_scores_a_harness_generations_file(evaluation, data_dir, tmp_path, capsys):
+    generations = [RIGHT["humaneval"][0], WRONG["humaneval"][1]]
+    path = write_generations(tmp_path / "generations_humaneval.json", generations)
+    evaluation.main(
+        ["--score-generations", str(path), "--datasets", "humaneval", "--data-dir", str(data_dir)])
+    assert capsys.readouterr().out.strip() == "pass@1: 0.5"
+
+
+def test_a_file_with_fewer_problems_scores_its_first_ones(evaluation, code, data_dir, tmp_path):
+    assert score(evaluation, code, RIGHT["mbpp"][:1], "mbpp", data_dir, tmp_path) == "pass@1: 1.0"
+
+
+def test_unsafe_mode_runs_the_programs_without_the_sandbox(evaluation, code, data_dir, tmp_path, capsys):
+    unsafe = "--unsafe-no-sandbox"
+    result = score(evaluation, code, RIGHT["humaneval"], "humaneval", data_dir, tmp_path, unsafe)
+    assert result == "pass@1: 1.0"
+    assert "WITHOUT a sandbox" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("not json", "cannot read it as JSON"),
+        ('{"a": 1}', "must be a JSON list with one list of program strings per problem"),
+        ('["def f(): pass"]', "problem 0 is"),
+        ("[[]]", "problem 0 is"),
+        ('[["a"], ["b"], ["c"]]', "3 problems, but humaneval has 2"),
+    ],
+)
+def test_unusable_generations_files_stop_with_one_line(evaluation, code, data_dir, tmp_path, content,
+                                                       message):
+    path = tmp_path / "generations.json"
+    path.write_text(content)
+    args = parse(evaluation, code, ["--datasets", "humaneval", "--data-dir", str(data_dir)])
+    with pytest.raises(SystemExit) as stop:
+        code.score_generations(path, "humaneval", args)
+    assert message in str(stop.value) and str(path) in str(stop.value) and "\n" not in str(stop.value)
+
+
+def test_data_without_a_needed_column_names_it(evaluation, code, tmp_path):
+    folder = tmp_path / "humaneval"
+    folder.mkdir()
+    row = {key: value for key, value in HUMANEVAL_ROWS[0].items() if key != "entry_point"}
+    (folder / "test.jsonl").write_text(json.dumps(row) + "\n")
+    path = write_generations(tmp_path / "generations.json", RIGHT["humaneval"][:1])
+    args = parse(evaluation, code, ["--datasets", "humaneval", "--data-dir", str(tmp_path)])
+    with pytest.raises(SystemExit, match="humaneval: the data has no column entry_point"):
+        code.score_generations(path, "humaneval", args)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--temperature", "0"], "--temperature: 0 is out of range: use a value above 0"),
+        (["--top-p", "1.5"], "--top-p: 1.5 is out of range: use a value above 0 and at most 1"),
+        (["--n-samples", "0"], "--n-samples: 0 is out of range: use a value at least 1"),
+        (["--memory-limit-mb", "100"], "--memory-limit-mb: 100 is out of range: use a value at least 256"),
+        (["--workers", "two"], "--workers: 'two' is not an integer"),
+        (["--datasets", "humaneval,apps"], "use a comma list of humaneval, mbpp, multiple-js, multiple-cpp"),
+    ],
+)
+def test_bad_flags_stop_with_a_message(evaluation, code, capsys, argv, message):
+    with pytest.raises(SystemExit):
+        parse(evaluation, code, argv)
+    assert message in capsys.readouterr().err
+
+
+def test_generation_stops_a_row_at_a_stop_word_or_at_its_budget(code, tiny_model):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model("llama"))
+    prompt = tokenizer("ab")["input_ids"]
+    stopping = tokenizer("x = 1\ndef", add_special_tokens=False)["input_ids"]
+    going_on = tokenizer("y", add_special_tokens=False)["input_ids"] * len(stopping)
+    rows = torch.tensor([prompt + stopping, prompt + going_on])
+    def done(stop_words, budgets):
+        criterion = code.generation.StopWordsOrBudget(tokenizer, len(prompt), stop_words, budgets)
+        return criterion(rows, None).tolist()
+
+    assert done(["\ndef"], [100, 100]) == [True, False]
+    assert done(["\ndef"], [100, len(stopping)]) == [True, True]
+    assert done(["\nclass"], [100, 100]) == [False, False]
+
+
+def test_greedy_batches_give_each_prompt_what_it_gets_alone(code, tiny_model, data_dir):
+    model, tokenizer = code.generation.load_generation_model(str(tiny_model("llama")), None)
+    problems = code.tasks.load_problems(code.tasks.TASKS["humaneval"], data_dir)
+    prompts = problems.prompts + [problems.prompts[0][:40]]  # lengths differ: left padding
+    lengths = [len(tokenizer(prompt)["input_ids"]) for prompt in prompts]
+
+    def complete(batch_size):
+        return code.generation.generate_completions(
+            model, tokenizer, prompts, ["</s>"], max(lengths) + 12, 1, batch_size, {"do_sample": False},
+            "test")
+
+    batched = complete(len(prompts))
+    assert batched == complete(1)
+    assert all(completion[0] for completion in batched)  # each got new tokens
+
+
+def test_a_prompt_at_the_length_limit_gets_an_empty_completion_as_in_the_harness(code, tiny_model, data_dir):
+    model, tokenizer = code.generation.load_generation_model(str(tiny_model("llama")), None)
+    prompt = code.tasks.load_problems(code.tasks.TASKS["humaneval"], data_dir).prompts[0]
+    length = len(tokenizer(prompt)["input_ids"])
+    completions = code.generation.generate_completions(
+        model, tokenizer, [prompt], ["</s>"], length, 2, 4, {"do_sample": False}, "test")
+    assert completions == [["", ""]]
+
+
+@pytest.fixture(scope="module")
+def full_run(evaluation, code, tiny_model, data_dir, tmp_path_factory):
+    """One run over the four tasks: a tiny model with a LoRA adapter, two samples per problem."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(0)
+    adapter = tmp_path_factory.mktemp("code-adapter")
+    base = AutoModelForCausalLM.from_pretrained(tiny_model("llama"))
+    config = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False,
+                        task_type="CAUSAL_LM")
+    get_peft_model(base, config).save_pretrained(adapter)
+    output_dir = tmp_path_factory.mktemp("code-results")
+    evaluation.main([
+        "--base-model-name-path", str(tiny_model("llama")), "--peft-path", str(adapter),
+        "--data-dir", str(data_dir), "--output-dir", str(output_dir), "--run-name", "tiny",
+        "--batch-size", "3", "--n-samples", "2", "--max-length-generation", "256",
+    ])
+    return output_dir
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task", TASK_NAMES)
+def test_end_to_end_writes_generations_and_results_for_every_task(code, full_run, data_dir, task):
+    generations = json.loads((full_run / f"generations_{task}_tiny.json").read_text())
+    problems = code.tasks.load_problems(code.tasks.TASKS[task], data_dir)
+    assert len(generations) == len(ROWS[task]) and all(len(samples) == 2 for samples in generations)
+    for prompt, samples in zip(problems.prompts, generations, strict=True):
+        for generation in samples:
+            assert generation.startswith(prompt)
+            assert not any(word in generation[len(prompt):] for word in problems.stop_words)
+    results = json.loads((full_run / f"evaluation_results_{task}_tiny.json").read_text())
+    assert set(results[task]) == {"pass@1"} and 0 <= results[task]["pass@1"] <= 1
+    config = results["config"]
+    assert (config["do_sample"], config["temperature"], config["top_p"], config["top_k"], config["seed"]) == (
+        True, 0.2, 0.95, 0, 0)
+    assert config["max_length_generation"] == 256 and config["sandbox"] == "bubblewrap"
+    assert "</s>" in config["stop_words"]
+    assert [len(statuses) for statuses in results["verdicts"]] == [2, 2]
+
+
+@pytest.mark.slow
+def test_saved_generations_rescore_to_the_same_pass_at_1(evaluation, code, full_run, data_dir):
+    for task in TASK_NAMES:
+        path = full_run / f"generations_{task}_tiny.json"
+        args = parse(evaluation, code, ["--datasets", task, "--data-dir", str(data_dir)])
+        saved = json.loads((full_run / f"evaluation_results_{task}_tiny.json").read_text())[task]["pass@1"]
+        assert code.score_generations(path, task, args) == f"pass@1: {saved}"
+
+
+@pytest.mark.slow
+def test_score_generations_runs_as_a_module_of_the_project(evaluation, data_dir, tmp_path):
+    path = write_generations(tmp_path / "generations.json", RIGHT["multiple-js"])
+    project = evaluation.__file__.rsplit("/", 2)[0]
+    process = subprocess.run(
+        [sys.executable, "-m", f"{evaluation.__package__}.eval", "--score-generations", str(path),
+         "--datasets", "multiple-js", "--data-dir", str(data_dir)],
+        cwd=project, capture_output=True, text=True, check=True,
+    )
+    assert process.stdout.strip().splitlines()[-1] == "pass@1: 1.0"
