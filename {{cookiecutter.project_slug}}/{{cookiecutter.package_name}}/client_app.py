@@ -145,7 +145,11 @@ def train_adapter(model, tokenizer, settings: RunSettings, examples, learning_ra
             processing_class=tokenizer,
             proximal_mu=proximal_mu,
         )
-        return trainer.train().training_loss
+        output = trainer.train()
+    if output.global_step == 0:
+        raise RuntimeError("no training step was taken: no example kept a response token "
+                           "(is train.seq-length too short?)")
+    return output.training_loss
 
 
 def validation_loss(model, tokenizer, settings: RunSettings, examples) -> float:
