@@ -111,7 +111,7 @@ def test_a_failing_client_does_not_end_the_round(superlink, tiny_model, tmp_path
     assert [(e["clients"], e["failures"]) for e in metrics(run_dir)["rounds"]] == [(1, 1), (1, 1)]
     leaderboard = json.loads((run_dir / "leaderboard.json").read_text())
     assert leaderboard["eligible"] is False
-    assert any("2 SuperNodes, the challenge uses 20" in rule for rule in leaderboard["broken_rules"])
+    assert any("2 SuperNodes, the Medical challenge uses 20" in rule for rule in leaderboard["broken_rules"])
     assert any("static.dataset.name" in rule for rule in leaderboard["broken_rules"])
     assert "Leaderboard rule broken" in outcome.output
 
