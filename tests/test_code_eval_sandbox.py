@@ -231,17 +231,28 @@ def test_each_program_gets_a_fresh_folder(code, sandbox):
     assert [[verdict.passed for verdict in problem] for problem in verdicts] == [[True, True], [True]]
 
 
-def test_refuses_without_bubblewrap_naming_it_and_the_unsafe_flag(code, tmp_path, monkeypatch):
+@pytest.mark.parametrize(
+    ("fake_bwrap", "message"),
+    [
+        (None, "bubblewrap (bwrap) is not installed"),
+        ("echo 'bwrap: Creating new namespace failed: Operation not permitted' >&2; exit 1",
+         "bubblewrap cannot create a sandbox here (bwrap: Creating new namespace failed"),
+    ],
+)
+def test_refuses_to_run_unsandboxed_naming_what_is_missing_and_the_flag(code, tmp_path, monkeypatch,
+                                                                        fake_bwrap, message):
     tools = tmp_path / "bin"
     tools.mkdir()
-    for tool in ("prlimit", "setpriv"):
+    for tool in ("prlimit", "setpriv", "sh"):
         (tools / tool).symlink_to(shutil.which(tool))
+    if fake_bwrap is not None:
+        (tools / "bwrap").write_text(f"#!/bin/sh\n{fake_bwrap}\n")
+        (tools / "bwrap").chmod(0o755)
     monkeypatch.setenv("PATH", str(tools))
     with pytest.raises(code.sandbox.CannotExecute) as error:
         code.execution.open_sandbox(["python"], 4000, 1, False)
-    message = str(error.value)
-    assert "bubblewrap (bwrap) is not installed" in message and "--unsafe-no-sandbox" in message
-    assert "\n" not in message
+    assert message in str(error.value) and "--unsafe-no-sandbox" in str(error.value)
+    assert "\n" not in str(error.value)
 
 
 def test_folders_only_root_may_enter_are_remounted_empty_with_the_needed_ones_inside(code):

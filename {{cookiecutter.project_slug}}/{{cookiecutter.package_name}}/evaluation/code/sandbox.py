@@ -1,10 +1,11 @@
 """Run untrusted programs in an operating-system sandbox: bubblewrap over Linux namespaces.
 
 Every program gets a fresh folder, the only place it can write: the rest of the system is
-mounted read-only (/dev too, a minimal one). It has no network (a network namespace of its own, with only a loopback
-that nothing outside listens on) and its own process namespace: when its first process ends,
-or is killed at the time limit, the kernel ends every process it started, detached or not.
-Each of its processes is limited in writable memory, address space, file size and number.
+mounted read-only (and /dev is a minimal, read-only one). It has no network (a network
+namespace of its own, with only a loopback that nothing outside listens on) and its own
+process namespace: when its first process ends, or is killed at the time limit, the kernel
+ends every process it started, detached or not. Each of its processes is limited in writable
+memory, address space, file size and number.
 
 Root is exempt from the process limit, so under root bubblewrap runs privileged and every
 program runs as a user id of its own (one per worker, with no rights to anything of root's);
@@ -153,16 +154,21 @@ class Sandbox:
             self.isolation = ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
         else:
             self.mounts = []
-            self.isolation = ["--unshare-user", "--disable-userns", "--cap-drop", "ALL"]
+            self.isolation = ["--unshare-user", "--cap-drop", "ALL"]
+            bwrap_help = subprocess.run([self.bwrap, "--help"], capture_output=True, text=True).stdout
+            if "--disable-userns" in bwrap_help:  # bubblewrap 0.8 and later
+                self.isolation.append("--disable-userns")
         with self.workspace() as workspace:
             probe = workspace.run(["/bin/sh", "-c", "exit 0"], time_limit=30)
         if probe.exit_code != 0:
             self.close()
+            reason = " ".join(probe.output.split()) or f"exit status {probe.exit_code}"
             raise CannotExecute(
-                f"bubblewrap cannot create a sandbox here ({probe.output.strip() or probe.exit_code}); "
-                "it needs user namespaces (e.g. sysctl kernel.unprivileged_userns_clone=1, or the "
-                f"AppArmor profile for bwrap on Ubuntu); or pass {UNSAFE_FLAG} to run the programs "
-                "unsandboxed at your own risk"
+                f"bubblewrap cannot create a sandbox here ({reason}): it needs to create namespaces "
+                "(unprivileged user namespaces for a user other than root, e.g. sysctl "
+                "kernel.unprivileged_userns_clone=1 or Ubuntu's AppArmor profile for bwrap; in a "
+                f"container, the right to create namespaces); or pass {UNSAFE_FLAG} to run the "
+                "programs unsandboxed at your own risk"
             )
 
     def __enter__(self) -> Sandbox:
