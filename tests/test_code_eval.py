@@ -112,9 +112,11 @@ def test_pass_at_k_is_the_unbiased_estimator_averaged_over_problems(code):
 def test_known_right_and_wrong_programs_score_as_the_harness(evaluation, code, data_dir, tmp_path, task):
     assert score(evaluation, code, RIGHT[task], task, data_dir, tmp_path) == "pass@1: 1.0"
     assert score(evaluation, code, WRONG[task], task, data_dir, tmp_path) == "pass@1: 0.0"
-    # Two programs for the first problem (one right), one wrong one for the second.
+    # Two programs for the first problem (one right), one wrong one for the second: all of them
+    # with --n-samples 2; as the harness, only each problem's first with the default of 1.
     mixed = [RIGHT[task][0] + WRONG[task][0], WRONG[task][1]]
-    assert score(evaluation, code, mixed, task, data_dir, tmp_path) == "pass@1: 0.25"
+    assert score(evaluation, code, mixed, task, data_dir, tmp_path, "--n-samples", "2") == "pass@1: 0.25"
+    assert score(evaluation, code, mixed, task, data_dir, tmp_path) == "pass@1: 0.5"
 
 
 def test_the_eval_command_scores_a_harness_generations_file(evaluation, data_dir, tmp_path, capsys):
@@ -125,8 +127,13 @@ def test_the_eval_command_scores_a_harness_generations_file(evaluation, data_dir
     assert capsys.readouterr().out.strip() == "pass@1: 0.5"
 
 
-def test_a_file_with_fewer_problems_scores_its_first_ones(evaluation, code, data_dir, tmp_path):
+def test_a_file_with_fewer_or_more_problems_scores_the_first_ones_as_the_harness(
+        evaluation, code, data_dir, tmp_path, capsys):
     assert score(evaluation, code, RIGHT["mbpp"][:1], "mbpp", data_dir, tmp_path) == "pass@1: 1.0"
+    assert "the file has 1 problems and the data 2: scoring the first 1" in capsys.readouterr().err
+    longer = RIGHT["mbpp"] + WRONG["mbpp"]
+    assert score(evaluation, code, longer, "mbpp", data_dir, tmp_path) == "pass@1: 1.0"
+    assert "the file has 4 problems and the data 2: scoring the first 2" in capsys.readouterr().err
 
 
 def test_unsafe_mode_runs_the_programs_without_the_sandbox(evaluation, code, data_dir, tmp_path, capsys):
@@ -143,7 +150,6 @@ def test_unsafe_mode_runs_the_programs_without_the_sandbox(evaluation, code, dat
         ('{"a": 1}', "must be a JSON list with one list of program strings per problem"),
         ('["def f(): pass"]', "problem 0 is"),
         ("[[]]", "problem 0 is"),
-        ('[["a"], ["b"], ["c"]]', "3 problems, but humaneval has 2"),
     ],
 )
 def test_unusable_generations_files_stop_with_one_line(evaluation, code, data_dir, tmp_path, content,
@@ -271,7 +277,7 @@ def test_end_to_end_writes_generations_and_results_for_every_task(code, full_run
 def test_saved_generations_rescore_to_the_same_pass_at_1(evaluation, code, full_run, data_dir):
     for task in TASK_NAMES:
         path = full_run / f"generations_{task}_tiny.json"
-        args = parse(evaluation, code, ["--datasets", task, "--data-dir", str(data_dir)])
+        args = parse(evaluation, code, ["--datasets", task, "--data-dir", str(data_dir), "--n-samples", "2"])
         saved = json.loads((full_run / f"evaluation_results_{task}_tiny.json").read_text())[task]["pass@1"]
         assert code.score_generations(path, task, args) == f"pass@1: {saved}"
 

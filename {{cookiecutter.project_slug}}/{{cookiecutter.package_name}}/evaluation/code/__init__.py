@@ -61,7 +61,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--top-p", type=bounded_number(float, 0, 1, open_minimum=True), default=0.95,
                        help="nucleus sampling share (default: 0.95; top-k is off, as officially)")
     group.add_argument("--n-samples", type=bounded_number(int, 1), default=1,
-                       help="programs generated per problem (default: 1, for pass@1)")
+                       help="programs generated per problem (default: 1, for pass@1); with "
+                            "--score-generations, as the harness, each problem's first N programs")
     group.add_argument("--seed", type=int, default=0, help="random seed, set before each task (default: 0)")
     group.add_argument(
         "--memory-limit-mb", type=bounded_number(int, 256), default=DEFAULT_MEMORY_LIMIT_MB,
@@ -112,22 +113,36 @@ def read_generations_file(path: Path) -> list[list[str]]:
     return generations
 
 
-def score_generations(path: Path, dataset: str, args: argparse.Namespace) -> str:
-    """Run a saved generations file against the task's tests; the line to print.
+def programs_the_harness_scores(
+    generations: list[list[str]], problem_count: int, n_samples: int
+) -> tuple[list[list[str]], list[str]]:
+    """What the harness scores of a loaded file, and notes saying so where it is not all of it.
 
-    As the harness, a file with fewer problems than the data scores its first problems.
+    It keeps as many problems as the data has, from the first; and when the first problem has
+    more programs than `--n_samples` (1 by default), the first `n_samples` of each problem.
     """
+    notes = []
+    if len(generations) != problem_count:
+        notes.append(f"the file has {len(generations)} problems and the data {problem_count}: "
+                     f"scoring the first {min(len(generations), problem_count)}, as the harness does")
+        generations = generations[:problem_count]
+    if len(generations[0]) > n_samples:
+        notes.append(f"scoring the first {n_samples} program(s) of each problem (--n-samples), "
+                     "as the harness does")
+        generations = [problem[:n_samples] for problem in generations]
+    return generations, notes
+
+
+def score_generations(path: Path, dataset: str, args: argparse.Namespace) -> str:
+    """Run a saved generations file against the task's tests; the line to print."""
     with one_line_errors():
         task = TASKS[dataset]
-        generations = read_generations_file(path)
         problems = load_problems(task, args.data_dir)
-        if len(generations) > len(problems.tests):
-            raise InvalidInput(
-                f"{path}: {len(generations)} problems, but {dataset} has {len(problems.tests)}"
-            )
-        if len(generations) < len(problems.tests):
-            print(f"note: scoring the first {len(generations)} of {len(problems.tests)} {dataset} problems",
-                  file=sys.stderr)
+        generations, notes = programs_the_harness_scores(
+            read_generations_file(path), len(problems.tests), args.n_samples
+        )
+        for note in notes:
+            print(f"note: {note}", file=sys.stderr)
         with open_sandbox([task.language], args.memory_limit_mb, args.workers,
                           args.unsafe_no_sandbox) as sandbox:
             verdicts = judge_generations(task, generations, problems.tests, sandbox, args.workers)
