@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import json
 import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -15,10 +16,48 @@ from testkit.render import TEMPLATE_DIR, render
 from testkit.tiny_models import build_tiny_model
 
 COOKIECUTTER_JSON = json.loads((TEMPLATE_DIR / "cookiecutter.json").read_text(encoding="utf-8"))
-# The answers --no-input takes: the first option of each choice list.
-DEFAULT_ANSWERS = {
-    key: value[0] if isinstance(value, list) else value for key, value in COOKIECUTTER_JSON.items()
-}
+
+
+def no_input_answers(**answers: object) -> dict:
+    """The answers `--no-input` renders with `answers` given: the first option of each choice
+    list and every default that refers to other answers (`{{ cookiecutter.x }}`) worked out, as
+    cookiecutter works them out (strings, except booleans). Private (`_`) keys are left out."""
+    from cookiecutter.generate import generate_context
+    from cookiecutter.prompt import prompt_for_config
+
+    context = generate_context(context_file=str(TEMPLATE_DIR / "cookiecutter.json"), extra_context=answers)
+    return {key: value for key, value in prompt_for_config(context, no_input=True).items()
+            if not key.startswith("_")}
+
+
+DEFAULT_ANSWERS = no_input_answers()
+TEMPLATE_PACKAGE_DIR = TEMPLATE_DIR / "{{cookiecutter.project_slug}}" / "{{cookiecutter.package_name}}"
+
+
+def load_template_module(path: Path, name: str) -> types.ModuleType:
+    """Import a plain Python file of the template as module `name`, writing no bytecode beside it
+    (a `__pycache__` in the template folder would be copied into every render)."""
+    module = types.ModuleType(name)
+    module.__file__ = str(path)
+    sys.modules[name] = module  # dataclasses look their module up
+    exec(compile(path.read_text(encoding="utf-8"), str(path), "exec"), module.__dict__)
+    return module
+
+
+# The template's one table of the four challenges, read from the template folder itself.
+TEMPLATE_CHALLENGES = load_template_module(TEMPLATE_PACKAGE_DIR / "challenges.py", "template_challenges")
+CHALLENGES = TEMPLATE_CHALLENGES.CHALLENGES
+
+
+class RenderedPackage:
+    """A rendered project whose package is importable; calling it imports `<package>.<module>`."""
+
+    def __init__(self, project: Path) -> None:
+        self.project = project
+        self.name = project.name.replace("-", "_")
+
+    def __call__(self, module: str):
+        return importlib.import_module(f"{self.name}.{module}")
 
 
 @pytest.fixture(scope="session")
@@ -42,17 +81,49 @@ def flashcards_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def rendered_package(tmp_path_factory):
+def rendered_challenge(tmp_path_factory):
+    """Factory: the default render of a challenge, its package importable (`RenderedPackage`).
+
+    Each challenge is rendered once per session; the packages have different names, so they
+    are importable side by side. Tests must not change these projects.
+    """
+    packages: dict[str, RenderedPackage] = {}
+    root = tmp_path_factory.mktemp("rendered-challenges")
+
+    def get(challenge: str) -> RenderedPackage:
+        if challenge not in packages:
+            project = render(root / challenge, challenge=challenge)
+            sys.path.insert(0, str(project))
+            packages[challenge] = RenderedPackage(project)
+        return packages[challenge]
+
+    yield get
+    for package in packages.values():
+        sys.path.remove(str(package.project))
+
+
+@pytest.fixture(scope="session")
+def rendered_package(rendered_challenge):
     """The default render's Python package, importable (modules by short name)."""
-    project = render(tmp_path_factory.mktemp("rendered-default"))
-    package = project.name.replace("-", "_")
-    sys.path.insert(0, str(project))
+    return rendered_challenge(TEMPLATE_CHALLENGES.DEFAULT_CHALLENGE)
 
-    def module(name: str):
-        return importlib.import_module(f"{package}.{name}")
 
-    yield module
-    sys.path.remove(str(project))
+@pytest.fixture(scope="session")
+def rendered_project(tmp_path_factory):
+    """Factory: the folder of a challenge's default render, never imported (no `__pycache__`).
+
+    Rendered once per session for the tests that read the rendered files; they must not
+    change them.
+    """
+    projects: dict[str, Path] = {}
+    root = tmp_path_factory.mktemp("rendered-projects")
+
+    def get(challenge: str) -> Path:
+        if challenge not in projects:
+            projects[challenge] = render(root / challenge, challenge=challenge)
+        return projects[challenge]
+
+    return get
 
 
 @pytest.fixture(scope="module")

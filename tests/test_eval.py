@@ -19,12 +19,24 @@ ALL_BENCHMARKS = ["pubmedqa", "medmcqa", "medqa", "careqa"]
 
 @pytest.fixture(scope="module")
 def evaluation(rendered_package):
+    """The rendered `eval` command (a dispatcher to the challenge's evaluation)."""
     return rendered_package("eval")
 
 
 @pytest.fixture(scope="module")
+def medical(rendered_package):
+    return rendered_package("evaluation.medical")
+
+
+@pytest.fixture(scope="module")
+def multiple_choice(rendered_package):
+    return rendered_package("evaluation.multiple_choice")
+
+
+@pytest.fixture(scope="module")
 def generation(rendered_package):
-    return rendered_package("eval_generation")
+    """The shared evaluation engine."""
+    return rendered_package("evaluation.engine")
 
 
 @pytest.fixture(scope="module")
@@ -47,36 +59,45 @@ def lora_adapter(tiny_model, tmp_path_factory):
     return adapter_dir
 
 
-def fixture_prompts(evaluation) -> list[str]:
+def fixture_prompts(medical, multiple_choice) -> list[str]:
     """Chat-wrapped prompts of every fixture row, as the model sees them."""
-    benchmarks = evaluation.BENCHMARKS
+    benchmarks = medical.BENCHMARKS
     return [
-        evaluation.chat_wrap(benchmarks[name].example(row)[0])
+        multiple_choice.chat_wrap(benchmarks[name].example(row)[0])
         for name, rows in FIXTURE_ROWS.items() for row in rows
     ]
 
 
-def sequential_outputs(evaluation, generation, model, tokenizer, records, batch_size) -> list[str]:
-    """Answers decoded one prompt at a time, with the token limits of `batch_size` batches."""
+def sequential_outputs(multiple_choice, generation, model, tokenizer, records, batch_size) -> list[str]:
+    """The official way: `generate` on each chat-wrapped prompt alone, with the token limits of
+    `batch_size` batches (each row may write as many tokens as its batch's first gold has), and
+    every row that repeats a prompt given the output of the last of them."""
     golds = [record["gold"] for record in records]
-    limits = generation.official_max_new_tokens(tokenizer, golds, batch_size)
-    prompts = [evaluation.chat_wrap(record["prompt"]) for record in records]
-    return generation.generate_answers(model, tokenizer, prompts, limits, batch_size=1)
+    limits = multiple_choice.official_max_new_tokens(tokenizer, golds, batch_size)
+    outputs = [generation.greedy_decode(model, tokenizer, [multiple_choice.chat_wrap(record["prompt"])],
+                                        limit)[0]
+               for record, limit in zip(records, limits, strict=True)]
+    last_output = {record["prompt"]: output for record, output in zip(records, outputs, strict=True)}
+    return [last_output[record["prompt"]] for record in records]
 
 
 def read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
-def test_defaults_are_the_official_ones(evaluation):
-    args = evaluation.build_parser().parse_args([])
+def test_the_eval_command_dispatches_to_the_medical_evaluation(evaluation, medical):
+    assert evaluation.challenge_evaluation() is medical
+
+
+def test_defaults_are_the_official_ones(evaluation, medical):
+    args = evaluation.build_parser(medical).parse_args([])
     assert (args.run_name, args.batch_size, args.quantization) == ("fl", 16, "4")
     assert args.datasets == ALL_BENCHMARKS
     assert args.output_dir == Path("benchmarks")
     assert args.peft_path is None and args.data_dir is None
 
 
-def test_token_limit_of_a_batch_is_that_of_its_first_gold(generation, tiny_model):
+def test_token_limit_of_a_batch_is_that_of_its_first_gold(multiple_choice, tiny_model):
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_model("llama"))
@@ -84,7 +105,7 @@ def test_token_limit_of_a_batch_is_that_of_its_first_gold(generation, tiny_model
               for gold in ("maybe", "no")}
     assert length["maybe"] != length["no"]
     golds = ["maybe", "no", "no", "maybe", "maybe"]
-    limits = generation.official_max_new_tokens(tokenizer, golds, batch_size=2)
+    limits = multiple_choice.official_max_new_tokens(tokenizer, golds, batch_size=2)
     assert limits == [length["maybe"]] * 2 + [length["no"]] * 2 + [length["maybe"]]
 
 
@@ -99,10 +120,11 @@ def test_decoding_batches_share_a_token_limit_and_cover_every_row_once(generatio
 
 
 @pytest.mark.parametrize("family", sorted(FAMILIES))
-def test_batched_answers_equal_one_at_a_time_answers(family, evaluation, generation, tiny_model):
-    model = evaluation.load_model(str(tiny_model(family)), None, "none")
-    tokenizer = evaluation.load_tokenizer(str(tiny_model(family)))
-    prompts = fixture_prompts(evaluation)
+def test_batched_answers_equal_one_at_a_time_answers(family, medical, multiple_choice, generation,
+                                                     tiny_model):
+    model = generation.load_model(str(tiny_model(family)), None, "none")
+    tokenizer = generation.load_tokenizer(str(tiny_model(family)))
+    prompts = fixture_prompts(medical, multiple_choice)
     limits = [1 + row % 4 for row in range(len(prompts))]  # several steps with a KV cache too
     batched = generation.generate_answers(model, tokenizer, prompts, limits, batch_size=8)
     one_at_a_time = generation.generate_answers(model, tokenizer, prompts, limits, batch_size=1)
@@ -113,11 +135,11 @@ def test_batched_answers_equal_one_at_a_time_answers(family, evaluation, generat
     assert any(batched)  # the model did answer (not only end-of-sequence tokens)
 
 
-def test_a_sliding_window_shorter_than_the_prompts_still_limits_attention(evaluation, generation,
-                                                                        tiny_model):
-    model = evaluation.load_model(str(tiny_model("mistral")), None, "none")
-    tokenizer = evaluation.load_tokenizer(str(tiny_model("mistral")))
-    prompts = fixture_prompts(evaluation)
+def test_a_sliding_window_shorter_than_the_prompts_still_limits_attention(medical, multiple_choice,
+                                                                        generation, tiny_model):
+    model = generation.load_model(str(tiny_model("mistral")), None, "none")
+    tokenizer = generation.load_tokenizer(str(tiny_model("mistral")))
+    prompts = fixture_prompts(medical, multiple_choice)
     unlimited = [generation.greedy_decode(model, tokenizer, [prompt], 1)[0] for prompt in prompts]
     model.config.sliding_window = 64  # the fixture prompts are a few hundred tokens long
     official = [generation.greedy_decode(model, tokenizer, [prompt], 1)[0] for prompt in prompts]
@@ -126,30 +148,31 @@ def test_a_sliding_window_shorter_than_the_prompts_still_limits_attention(evalua
     assert answers == official
 
 
-def test_a_generation_config_that_changes_greedy_tokens_uses_generate(evaluation, generation, tiny_model):
-    model = evaluation.load_model(str(tiny_model("llama")), None, "none")
+def test_a_generation_config_that_changes_greedy_tokens_uses_generate(medical, multiple_choice, generation,
+                                                                     tiny_model):
+    model = generation.load_model(str(tiny_model("llama")), None, "none")
     assert generation.is_plain_greedy(model)
     model.generation_config.repetition_penalty = 1.3
     assert not generation.is_plain_greedy(model)
-    tokenizer = evaluation.load_tokenizer(str(tiny_model("llama")))
-    prompts = fixture_prompts(evaluation)[:6]
+    tokenizer = generation.load_tokenizer(str(tiny_model("llama")))
+    prompts = fixture_prompts(medical, multiple_choice)[:6]
     official = [generation.greedy_decode(model, tokenizer, [prompt], 1)[0] for prompt in prompts]
     answers = generation.generate_answers(model, tokenizer, prompts, [1] * len(prompts), batch_size=4)
     assert answers == official
 
 
-def test_rows_repeating_a_prompt_carry_the_last_ones_output(evaluation, generation, tiny_model):
-    model = evaluation.load_model(str(tiny_model("llama")), None, "none")
-    tokenizer = evaluation.load_tokenizer(str(tiny_model("llama")))
+def test_rows_repeating_a_prompt_carry_the_last_ones_output(multiple_choice, generation, tiny_model):
+    model = generation.load_model(str(tiny_model("llama")), None, "none")
+    tokenizer = generation.load_tokenizer(str(tiny_model("llama")))
     prompt, other = "Is it a repeated question?", "Is it another question?"
     # Batches of 2: the repeated prompt gets the limit of "maybe" first, of "no" last.
     examples = [{"prompt": prompt, "gold": "maybe"}, {"prompt": other, "gold": "no"},
                 {"prompt": prompt, "gold": "no"}]
-    limits = generation.official_max_new_tokens(tokenizer, ["maybe", "no"], batch_size=1)
-    alone = generation.generate_answers(model, tokenizer, [evaluation.chat_wrap(prompt)] * 2,
-                                        limits, batch_size=1)
+    limits = multiple_choice.official_max_new_tokens(tokenizer, ["maybe", "no"], batch_size=1)
+    alone = [generation.greedy_decode(model, tokenizer, [multiple_choice.chat_wrap(prompt)], limit)[0]
+             for limit in limits]
     assert alone[0] != alone[1]
-    records = evaluation.answer_examples(model, tokenizer, examples, batch_size=2, description="")
+    records = multiple_choice.answer_examples(model, tokenizer, examples, batch_size=2, description="")
     assert records[0]["output"] == records[2]["output"] == alone[1]
 
 
@@ -165,7 +188,7 @@ def full_run(evaluation, tiny_model, data_dir, tmp_path_factory):
     return output_dir
 
 
-def test_full_run_writes_the_official_files_and_a_summary(full_run, evaluation, data_dir):
+def test_full_run_writes_the_official_files_and_a_summary(full_run, medical, data_dir):
     expected = {f"acc_{name}_tiny.txt" for name in ALL_BENCHMARKS}
     expected |= {f"generation_{name}_tiny.jsonl" for name in ALL_BENCHMARKS}
     expected |= {"summary_tiny.json"}
@@ -177,7 +200,7 @@ def test_full_run_writes_the_official_files_and_a_summary(full_run, evaluation, 
         assert re.fullmatch(r"Accuracy: [0-9.e-]+\. ", text)
         assert float(text.split()[1].rstrip(".")) == summary["accuracy"][name]
         records = read_jsonl(full_run / f"generation_{name}_tiny.jsonl")
-        examples = evaluation.load_examples(name, data_dir)
+        examples = medical.load_examples(name, data_dir)
         assert [(r["prompt"], r["gold"]) for r in records] == [
             (e["prompt"], e["gold"]) for e in examples
         ]
@@ -203,13 +226,13 @@ def test_full_run_prints_a_table_with_the_average(evaluation, tiny_model, data_d
     assert "pubmedqa" not in table
 
 
-def test_full_run_answers_equal_one_at_a_time_answers(full_run, evaluation, generation,
+def test_full_run_answers_equal_one_at_a_time_answers(full_run, multiple_choice, generation,
                                                       tiny_model):
-    model = evaluation.load_model(str(tiny_model("llama")), None, "none")
-    tokenizer = evaluation.load_tokenizer(str(tiny_model("llama")))
+    model = generation.load_model(str(tiny_model("llama")), None, "none")
+    tokenizer = generation.load_tokenizer(str(tiny_model("llama")))
     for name in ALL_BENCHMARKS:
         records = read_jsonl(full_run / f"generation_{name}_tiny.jsonl")
-        expected = sequential_outputs(evaluation, generation, model, tokenizer, records, 4)
+        expected = sequential_outputs(multiple_choice, generation, model, tokenizer, records, 4)
         assert [record["output"] for record in records] == expected
 
 
@@ -255,8 +278,8 @@ def test_score_generations_runs_as_a_module_in_the_project(full_run, evaluation)
     assert result.stdout.strip().splitlines()[-1] == expected
 
 
-def test_four_bit_run_with_an_adapter(evaluation, generation, tiny_model, lora_adapter, data_dir,
-                                      tmp_path):
+def test_four_bit_run_with_an_adapter(evaluation, multiple_choice, generation, tiny_model, lora_adapter,
+                                      data_dir, tmp_path):
     base = str(tiny_model("llama"))
     evaluation.main([
         "--base-model-name-path", base, "--peft-path", str(lora_adapter), "--quantization", "4",
@@ -266,22 +289,22 @@ def test_four_bit_run_with_an_adapter(evaluation, generation, tiny_model, lora_a
     summary = json.loads((tmp_path / "summary_fl.json").read_text())
     assert summary["peft_path"] == str(lora_adapter) and summary["quantization"] == "4"
 
-    model = evaluation.load_model(base, str(lora_adapter), "4")
+    model = generation.load_model(base, str(lora_adapter), "4")
     assert any(type(module).__name__ == "Linear4bit" for module in model.modules())
-    tokenizer = evaluation.load_tokenizer(base)
+    tokenizer = generation.load_tokenizer(base)
     for name in ("pubmedqa", "medmcqa"):
         records = read_jsonl(tmp_path / f"generation_{name}_fl.jsonl")
-        expected = sequential_outputs(evaluation, generation, model, tokenizer, records, 4)
+        expected = sequential_outputs(multiple_choice, generation, model, tokenizer, records, 4)
         assert [record["output"] for record in records] == expected
 
 
-def test_the_adapter_changes_the_model(evaluation, tiny_model, lora_adapter):
+def test_the_adapter_changes_the_model(generation, tiny_model, lora_adapter):
     base = str(tiny_model("llama"))
-    tokenizer = evaluation.load_tokenizer(base)
+    tokenizer = generation.load_tokenizer(base)
     inputs = tokenizer(["The answer is:"], return_tensors="pt")
     with torch.inference_mode():
-        plain = evaluation.load_model(base, None, "none")(**inputs).logits
-        adapted = evaluation.load_model(base, str(lora_adapter), "none")(**inputs).logits
+        plain = generation.load_model(base, None, "none")(**inputs).logits
+        adapted = generation.load_model(base, str(lora_adapter), "none")(**inputs).logits
     assert not torch.allclose(plain, adapted)
 
 
@@ -302,13 +325,13 @@ def test_bad_command_lines_stop_with_a_message(evaluation, capsys, argv, message
     assert message in capsys.readouterr().err
 
 
-def test_missing_local_copy_names_the_files_looked_for(evaluation, tmp_path):
+def test_missing_local_copy_names_the_files_looked_for(medical, tmp_path):
     with pytest.raises(FileNotFoundError, match=r"medmcqa/validation\.jsonl"):
-        evaluation.load_examples("medmcqa", tmp_path)
+        medical.load_examples("medmcqa", tmp_path)
 
 
 def test_hub_loading_uses_the_protocol_ids_and_falls_back_to_the_parquet_export(
-    evaluation, monkeypatch
+    rendered_package, medical, monkeypatch
 ):
     import datasets
 
@@ -320,8 +343,8 @@ def test_hub_loading_uses_the_protocol_ids_and_falls_back_to_the_parquet_export(
             raise RuntimeError("Dataset scripts are no longer supported, but found pubmed_qa.py")
         return datasets.Dataset.from_list(FIXTURE_ROWS["pubmedqa"])
 
-    monkeypatch.setattr(evaluation.datasets, "load_dataset", fake_load_dataset)
-    examples = evaluation.load_examples("pubmedqa", None)
+    monkeypatch.setattr(rendered_package("evaluation.data").datasets, "load_dataset", fake_load_dataset)
+    examples = medical.load_examples("pubmedqa", None)
     assert len(examples) == len(FIXTURE_ROWS["pubmedqa"])
     assert calls == [
         (("bigbio/pubmed_qa", "pubmed_qa_labeled_fold0_source"), {"split": "test"}),
@@ -331,7 +354,7 @@ def test_hub_loading_uses_the_protocol_ids_and_falls_back_to_the_parquet_export(
 
 
 def test_with_a_sentencepiece_style_tokenizer_batches_answer_as_one_at_a_time(
-        evaluation, generation, tmp_path):
+        medical, multiple_choice, generation, tmp_path):
     """The speed benchmark's tokenizer: BOS first, text back intact, fewer tokens, same answers."""
     from testkit.tiny_models import (
         build_tiny_model,
@@ -339,7 +362,7 @@ def test_with_a_sentencepiece_style_tokenizer_batches_answer_as_one_at_a_time(
         train_tokenizer,
     )
 
-    prompts = fixture_prompts(evaluation)
+    prompts = fixture_prompts(medical, multiple_choice)
     tokenizer = train_sentencepiece_style_tokenizer(
         [line for prompt in prompts for line in prompt.splitlines()], vocab_size=1024)
     ids = tokenizer(prompts[0])["input_ids"]
@@ -347,8 +370,8 @@ def test_with_a_sentencepiece_style_tokenizer_batches_answer_as_one_at_a_time(
     assert tokenizer.decode(ids, skip_special_tokens=True) == prompts[0]
     assert len(ids) < 0.6 * len(train_tokenizer()(prompts[0])["input_ids"])
     model_dir = build_tiny_model("mistral", tmp_path / "model", tokenizer=tokenizer)
-    model = evaluation.load_model(str(model_dir), None, "none")
-    tokenizer = evaluation.load_tokenizer(str(model_dir))
+    model = generation.load_model(str(model_dir), None, "none")
+    tokenizer = generation.load_tokenizer(str(model_dir))
     official = [generation.greedy_decode(model, tokenizer, [prompt], 1)[0] for prompt in prompts]
     answers = generation.generate_answers(model, tokenizer, prompts, [1] * len(prompts), batch_size=8)
     assert answers == official

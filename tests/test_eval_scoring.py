@@ -1,4 +1,5 @@
-"""The Medical evaluation's prompts and scoring, checked against the official protocol."""
+"""The Medical evaluation's prompts and the multiple-choice scoring, checked against the official
+protocol."""
 
 from __future__ import annotations
 
@@ -9,12 +10,13 @@ from testkit.benchmark_fixtures import CAREQA_ROWS, MEDMCQA_ROWS, MEDQA_ROWS, PU
 
 @pytest.fixture(scope="module")
 def scoring(rendered_package):
-    return rendered_package("eval_scoring")
+    """Prompts and scoring shared by the multiple-choice benchmarks (Medical, MMLU)."""
+    return rendered_package("evaluation.multiple_choice")
 
 
 @pytest.fixture(scope="module")
 def benchmarks(rendered_package):
-    return rendered_package("eval_benchmarks")
+    return rendered_package("evaluation.medical")
 
 
 # (output, prediction the official scorer compares with the gold answer)
@@ -102,17 +104,17 @@ def test_accuracy_is_the_share_of_correct_records(scoring):
         scoring.accuracy([], "mcq")
 
 
-def test_mcq_body_appends_a_question_mark_unless_the_question_ends_in_one_or_a_period(benchmarks):
-    assert benchmarks.mcq_body("Which hormone lowers glucose", ["Glucagon", "Insulin"]) == (
+def test_mcq_body_appends_a_question_mark_unless_the_question_ends_in_one_or_a_period(scoring):
+    assert scoring.mcq_body("Which hormone lowers glucose", ["Glucagon", "Insulin"]) == (
         "Question: Which hormone lowers glucose?\n\nOptions:\nA. Glucagon\nB. Insulin"
     )
-    assert benchmarks.mcq_body("Pick one.", ["x"]) == "Question: Pick one.\n\nOptions:\nA. x"
-    assert benchmarks.mcq_body("Is it?", ["x"]).startswith("Question: Is it?\n")
-    assert benchmarks.mcq_body("It is true that:", ["x"]).startswith("Question: It is true that:?\n")
+    assert scoring.mcq_body("Pick one.", ["x"]) == "Question: Pick one.\n\nOptions:\nA. x"
+    assert scoring.mcq_body("Is it?", ["x"]).startswith("Question: Is it?\n")
+    assert scoring.mcq_body("It is true that:", ["x"]).startswith("Question: It is true that:?\n")
 
 
-def test_chat_wrapping(benchmarks):
-    assert benchmarks.chat_wrap("P\n") == "<|im_start|>question\nP\n<|im_end|>\n<|im_start|>answer\n"
+def test_chat_wrapping(scoring):
+    assert scoring.chat_wrap("P\n") == "<|im_start|>question\nP\n<|im_end|>\n<|im_start|>answer\n"
 
 
 def test_medmcqa_prompt_and_gold(benchmarks):

@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
-import importlib.util
+import shutil
 from pathlib import Path
 
 import pytest
 
 from testkit.render import TEMPLATE_DIR
 
-from .conftest import COOKIECUTTER_JSON, DEFAULT_ANSWERS
+from .conftest import (
+    CHALLENGES,
+    COOKIECUTTER_JSON,
+    DEFAULT_ANSWERS,
+    TEMPLATE_CHALLENGES,
+    TEMPLATE_PACKAGE_DIR,
+    load_template_module,
+)
 
 
 def load_hook(name: str):
-    spec = importlib.util.spec_from_file_location(name, TEMPLATE_DIR / "hooks" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_template_module(TEMPLATE_DIR / "hooks" / f"{name}.py", f"hook_{name}")
 
 
 pre_gen = load_hook("pre_gen_project")
@@ -36,7 +40,19 @@ def test_default_answers_are_valid():
     pre_gen.validate(default_answers(), CHOICES)
 
 
+def test_every_challenge_is_a_choice_of_the_answer_and_medical_is_the_default():
+    assert "challenge" in pre_gen.CHOICES
+    assert COOKIECUTTER_JSON["challenge"] == list(CHALLENGES)
+    assert DEFAULT_ANSWERS["challenge"] == TEMPLATE_CHALLENGES.DEFAULT_CHALLENGE == "medical"
+
+
+@pytest.mark.parametrize("challenge", CHALLENGES)
+def test_every_challenge_is_a_valid_answer(challenge):
+    pre_gen.validate(default_answers(challenge=challenge), CHOICES)
+
+
 @pytest.mark.parametrize(("field", "value"), [
+    ("challenge", "legal"), ("challenge", "Medical"),
     ("peft_lora_r", True), ("peft_lora_r", 2.5), ("max_steps", ""), ("quantization", 16),
     ("bf16", "maybe"), ("optimizer", "adam"), ("lr_scheduler_type", "step"), ("license", "GPL"),
     ("min_lr", "1e-3"), ("max_lr", "inf"), ("fraction_fit", "nan"), ("num_gpus", True),
@@ -68,9 +84,49 @@ def test_min_lr_equal_to_max_lr_is_allowed():
     pre_gen.validate(default_answers(max_lr="1e-4", min_lr="0.0001"), CHOICES)
 
 
-def test_post_generation_hook_prints_the_next_steps():
-    text = post_gen.next_steps(Path("/work/flowertune-x"), 20)
+@pytest.mark.parametrize("num_supernodes", [10, 20, 50])
+def test_post_generation_hook_prints_the_next_steps(num_supernodes):
+    text = post_gen.next_steps(Path("/work/flowertune-x"), num_supernodes, 3, 0.5)
     assert "cd /work/flowertune-x" in text and "pip install -e ." in text
-    assert "20 SuperNodes" in text and "config.toml" in text
+    assert f"{num_supernodes} SuperNodes" in text and "config.toml" in text
+    command = text.split("flwr federation simulation-config", 1)[1]
+    command = " ".join(command.replace("\\\n", " ").split())
+    assert command.startswith(f"--num-supernodes {num_supernodes} --client-resources-num-cpus 3 "
+                              "--client-resources-num-gpus 0.5")
     assert "FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION=1 flwr run . --stream" in text
     assert "peft_<round>" in text
+
+
+def evaluation_copy(tmp_path: Path) -> Path:
+    """The template's `evaluation/` folder, plus a `code/` package standing for the Code evaluation."""
+    evaluation_dir = tmp_path / "evaluation"
+    shutil.copytree(TEMPLATE_PACKAGE_DIR / "evaluation", evaluation_dir,
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    (evaluation_dir / "code").mkdir(exist_ok=True)
+    (evaluation_dir / "code" / "__init__.py").write_text('"""Code evaluation (stand-in)."""\n')
+    return evaluation_dir
+
+
+@pytest.mark.parametrize("challenge", CHALLENGES)
+def test_pruning_keeps_the_challenges_evaluation_and_the_modules_it_uses_only(challenge, tmp_path):
+    evaluation_dir = evaluation_copy(tmp_path)
+    before = {path.name for path in evaluation_dir.iterdir()}
+    kept = CHALLENGES[challenge]
+    needed = {kept.evaluation_module, *kept.evaluation_support}
+    others = {other.evaluation_module for other in CHALLENGES.values()} - needed
+    others |= {name for other in CHALLENGES.values() for name in other.evaluation_support} - needed
+    assert others, "every challenge would keep everything"
+
+    removed = post_gen.prune_evaluation(evaluation_dir, TEMPLATE_CHALLENGES, challenge)
+
+    left = {path.name for path in evaluation_dir.iterdir()}
+    # a module may be a file or a package; whichever the template has is kept or removed whole
+    assert {Path(name).stem for name in left} == {"__init__", *needed}
+    assert left == {name for name in before if Path(name).stem not in others}
+    assert {path.name for path in removed} == before - left
+    assert (evaluation_dir / "__init__.py").is_file()
+
+
+def test_pruning_unknown_challenge_names_the_challenges(tmp_path):
+    with pytest.raises(ValueError, match="challenge = 'legal': must be one of medical, general-nlp, finance"):
+        post_gen.prune_evaluation(evaluation_copy(tmp_path), TEMPLATE_CHALLENGES, "legal")

@@ -12,7 +12,7 @@ from cookiecutter.exceptions import FailedHookException
 
 from testkit.render import render
 
-from .conftest import COOKIECUTTER_JSON, DEFAULT_ANSWERS
+from .conftest import CHALLENGES, COOKIECUTTER_JSON, DEFAULT_ANSWERS, TEMPLATE_CHALLENGES, no_input_answers
 from .variants import FAMILY_MODELS, RENDER_MATRIX, SMOKE_MATRIX
 
 
@@ -151,7 +151,9 @@ def test_blank_project_name_is_refused(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize(("field", "value"), [("optimizer", "adam_wrong"), ("quantization", "16")])
+@pytest.mark.parametrize(("field", "value"), [
+    ("optimizer", "adam_wrong"), ("quantization", "16"), ("challenge", "legal"), ("challenge", "Finance"),
+])
 def test_answer_outside_a_choice_list_is_refused_by_name(field, value, tmp_path):
     with pytest.raises(ValueError, match=f"{value}.*{field}"):
         render(tmp_path, **{field: value})
@@ -168,7 +170,9 @@ def test_cli_reports_a_bad_answer_in_one_line_without_traceback(tmp_path):
     )
     assert result.returncode != 0
     output = (result.stdout + result.stderr).strip()
-    assert output == "ERROR: peft_lora_r = 'zero': must be a positive integer"
+    # the error in one line first; what follows keeps the other answers (test_answers_kept)
+    assert output.splitlines()[0] == "ERROR: peft_lora_r = 'zero': must be a positive integer"
+    assert "Traceback" not in output
     assert list(tmp_path.iterdir()) == []
 
 
@@ -219,3 +223,124 @@ def test_template_given_as_a_relative_path_renders(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "flowertune-mistral-7b-v0-3" / "pyproject.toml").is_file()
+
+
+# --- The four challenges: each renders its own facts, read from the template's one table ---
+
+# Words that name each challenge's benchmarks (the first word of each name in the table).
+BENCHMARK_WORDS = {
+    name: {benchmark.split()[0] for benchmark in challenge.benchmarks}
+    for name, challenge in CHALLENGES.items()
+}
+
+
+def test_the_challenge_table_holds_the_leaderboards_facts():
+    facts = {name: (c.dataset_name, c.num_supernodes, c.fraction_train) for name, c in CHALLENGES.items()}
+    assert facts == {
+        "medical": ("flwrlabs/medical-meadow-medical-flashcards", 20, 0.1),
+        "general-nlp": ("flwrlabs/alpaca-gpt4", 20, 0.1),
+        "finance": ("flwrlabs/fingpt-sentiment-train", 50, 0.1),
+        "code": ("flwrlabs/code-alpaca-20k", 10, 0.2),
+    }
+    assert BENCHMARK_WORDS == {
+        "medical": {"PubMedQA", "MedMCQA", "MedQA", "CareQA"}, "general-nlp": {"MMLU"},
+        "finance": {"FPB", "FiQA", "TFNS"}, "code": {"HumanEval", "MBPP", "MultiPL-E"},
+    }
+
+
+@pytest.mark.parametrize("challenge", CHALLENGES)
+def test_challenge_config_holds_its_static_data_set_and_default_fraction(challenge, rendered_project):
+    facts = CHALLENGES[challenge]
+    config = app_config(rendered_project(challenge))
+    assert config["static.challenge"] == challenge
+    assert config["static.dataset.name"] == facts.dataset_name
+    # the answer's default is the challenge's official fraction
+    assert config["strategy.fraction-train"] == facts.fraction_train == float(
+        no_input_answers(challenge=challenge)["fraction_fit"]
+    )
+
+
+@pytest.mark.parametrize("challenge", CHALLENGES)
+def test_challenge_readme_gives_its_node_count_everywhere(challenge, rendered_project):
+    nodes = CHALLENGES[challenge].num_supernodes
+    readme = (rendered_project(challenge) / "README.md").read_text()
+    assert f"flwr federation simulation-config --num-supernodes {nodes} " in readme
+    assert f"| Clients | {nodes} SuperNodes, one IID partition each |" in readme
+    counts = re.findall(r"--num-supernodes (\d+)|num-supernodes=(\d+)|num-partitions=(\d+)"
+                        r"|(\d+) SuperNodes", readme)
+    assert {int(next(filter(None, groups))) for groups in counts} == {nodes}
+    assert len(counts) >= 5
+    assert f"`dataset.name = \"{CHALLENGES[challenge].dataset_name}\"`" in readme
+    assert f'`challenge = "{challenge}"`' in readme
+
+
+@pytest.mark.parametrize("challenge", CHALLENGES)
+def test_challenge_readme_names_its_own_benchmarks_only(challenge, rendered_project):
+    readme = (rendered_project(challenge) / "README.md").read_text()
+    for benchmark in CHALLENGES[challenge].benchmarks:
+        assert benchmark in readme
+    assert CHALLENGES[challenge].official_evaluation in readme
+    for other, words in BENCHMARK_WORDS.items():
+        if other != challenge:
+            for word in words:
+                assert word.lower() not in readme.lower(), f"the {challenge} README names {word} ({other})"
+            assert CHALLENGES[other].official_evaluation not in readme
+            assert CHALLENGES[other].dataset_name not in readme
+
+
+@pytest.mark.parametrize("challenge", CHALLENGES)
+def test_challenge_render_parses_and_passes_its_own_lint(challenge, rendered_project):
+    project = rendered_project(challenge)
+    tomllib.loads((project / "pyproject.toml").read_text())
+    lint = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "--no-cache", "--config", "pyproject.toml", "."],
+        cwd=project, capture_output=True, text=True,
+    )
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+
+
+@pytest.mark.parametrize("challenge", CHALLENGES)
+def test_post_generation_next_steps_give_the_challenges_node_count(challenge, tmp_path, capfd):
+    capfd.readouterr()
+    project = render(tmp_path, challenge=challenge, num_cpus="3", num_gpus="0.5")
+    output = capfd.readouterr().out
+    nodes = CHALLENGES[challenge].num_supernodes
+    assert f"Your FlowerTune baseline is in {project}" in output
+    assert f"{nodes} SuperNodes once" in " ".join(output.split())
+    command = " ".join(output.split("flwr federation simulation-config", 1)[1].replace("\\\n", " ").split())
+    assert command.startswith(f"--num-supernodes {nodes} --client-resources-num-cpus 3 "
+                              "--client-resources-num-gpus 0.5")
+
+
+@pytest.mark.parametrize("model", ["mistralai/Mistral-7B-v0.3", "meta-llama/Llama-3.1-8B-Instruct",
+                                   "HuggingFaceTB/SmolLM2-1.7B-Instruct"])
+def test_a_model_rendered_for_every_challenge_lands_in_a_folder_per_challenge(model, tmp_path):
+    projects = {name: render(tmp_path, base_model=model, challenge=name) for name in CHALLENGES}
+    assert len({project.name for project in projects.values()}) == len(CHALLENGES)
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted(p.name for p in projects.values())
+    model_name = model.split("/")[-1]
+    for challenge, project in projects.items():
+        slug = project.name
+        assert len(slug) <= 32 and re.fullmatch(r"[a-z][a-z0-9-]*", slug), slug
+        assert (project / slug.replace("-", "_") / "client_app.py").is_file()
+        pyproject = tomllib.loads((project / "pyproject.toml").read_text())
+        assert pyproject["project"]["name"] == slug
+        assert pyproject["tool"]["flwr"]["app"]["config"]["static"]["challenge"] == challenge
+        title = CHALLENGES[challenge].title
+        if challenge == TEMPLATE_CHALLENGES.DEFAULT_CHALLENGE:
+            assert (project / "README.md").read_text().startswith(f"# FlowerTune {model_name}\n")
+            assert not any(slug.endswith(f"-{other}") for other in CHALLENGES)
+        else:
+            assert slug.endswith(f"-{challenge}"), slug
+            assert (project / "README.md").read_text().startswith(f"# FlowerTune {model_name} {title}\n")
+
+
+def test_the_challenge_filter_refuses_an_unknown_challenge_by_name():
+    import local_extensions
+
+    assert local_extensions.challenge("finance").num_supernodes == 50
+    with pytest.raises(FailedHookException) as failure:
+        local_extensions.challenge("legal")
+    assert str(failure.value) == (
+        "ERROR: challenge = 'legal': must be one of medical, general-nlp, finance, code"
+    )

@@ -1,31 +1,53 @@
-"""The default render: file tree, no leftover Jinja, config and README equal the answers."""
+"""The default render and each challenge's: file tree, no leftover Jinja, config and README equal
+the answers."""
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
+from pathlib import Path
 
 import pytest
 
-from testkit.render import render
+from testkit.render import TEMPLATE_DIR, render
 
-from .conftest import COOKIECUTTER_JSON
+from .conftest import CHALLENGES, DEFAULT_ANSWERS, TEMPLATE_PACKAGE_DIR
 
 DEFAULT_SLUG = "flowertune-mistral-7b-v0-3"
 DEFAULT_PACKAGE = "flowertune_mistral_7b_v0_3"
-PACKAGE_MODULES = {
-    "__init__.py", "settings.py", "lora_targets.py", "model.py", "dataset.py",
-    "client_app.py", "server_app.py", "checkpoint.py", "communication.py",
-    "run_record.py", "leaderboard.py", "report.py",
-    "eval.py", "eval_benchmarks.py", "eval_generation.py", "eval_scoring.py",
+# The default model's project folder for each challenge.
+SLUGS = {
+    "medical": DEFAULT_SLUG,
+    "general-nlp": "flowertune-mistral-general-nlp",
+    "finance": "flowertune-mistral-7b-v0-finance",
+    "code": "flowertune-mistral-7b-v0-3-code",
 }
+PACKAGE_MODULES = {
+    "__init__.py", "challenges.py", "settings.py", "lora_targets.py", "model.py", "dataset.py",
+    "client_app.py", "server_app.py", "checkpoint.py", "communication.py",
+    "run_record.py", "leaderboard.py", "report.py", "eval.py",
+}
+# The evaluation each challenge ships: its own module and the shared ones it uses, nothing else.
+EVALUATION_MODULES = {
+    "medical": {"__init__.py", "engine.py", "data.py", "text_tasks.py", "multiple_choice.py", "medical.py"},
+    "general-nlp": {"__init__.py", "engine.py", "data.py", "text_tasks.py", "multiple_choice.py",
+                    "general_nlp.py"},
+    "finance": {"__init__.py", "engine.py", "data.py", "text_tasks.py", "finance.py"},
+    # the Code evaluation (`evaluation/code/`) is checked by its own tests
+    "code": {"__init__.py", "engine.py", "data.py"},
+}
+CODE_EVALUATION = "evaluation/code/"
+# The aggregation strategies (issue 13) render unchanged for every challenge, whatever they hold.
+STRATEGIES = "strategies"
 
 
 @pytest.fixture(scope="module")
-def default_project(tmp_path_factory):
-    return render(tmp_path_factory.mktemp("default"))
+def default_project(rendered_project):
+    return rendered_project("medical")
 
 
 @pytest.fixture(scope="module")
@@ -43,17 +65,52 @@ def flat(config: dict, prefix: str = "") -> dict:
     return out
 
 
-def test_default_render_has_the_expected_file_tree(default_project):
-    assert default_project.name == DEFAULT_SLUG
-    files = {str(path.relative_to(default_project)) for path in default_project.rglob("*") if path.is_file()}
+def file_tree(project: Path) -> set[str]:
+    return {path.relative_to(project).as_posix() for path in project.rglob("*") if path.is_file()}
+
+
+def template_strategy_files() -> set[str]:
+    folder = TEMPLATE_PACKAGE_DIR / STRATEGIES
+    return {f"{STRATEGIES}/{path.relative_to(folder).as_posix()}" for path in folder.rglob("*")
+            if path.is_file() and "__pycache__" not in path.parts}
+
+
+@pytest.mark.parametrize("challenge", CHALLENGES)
+def test_each_challenge_renders_the_expected_file_tree(challenge, rendered_project):
+    project = rendered_project(challenge)
+    assert project.name == SLUGS[challenge]
+    package = SLUGS[challenge].replace("-", "_")
+    files = file_tree(project)
+    code_evaluation = {name for name in files if name.startswith(f"{package}/{CODE_EVALUATION}")}
+    assert bool(code_evaluation) is (challenge == "code")
+    if challenge == "code":
+        assert f"{package}/{CODE_EVALUATION}__init__.py" in code_evaluation
+        files -= code_evaluation
     expected = {"pyproject.toml", "README.md", ".gitignore"} | {
-        f"{DEFAULT_PACKAGE}/{module}" for module in PACKAGE_MODULES
+        f"{package}/{module}"
+        for module in (PACKAGE_MODULES | {f"evaluation/{name}" for name in EVALUATION_MODULES[challenge]}
+                       | template_strategy_files())
     }
     assert files == expected
 
 
-def test_no_leftover_jinja_in_any_rendered_file(default_project):
-    for path in default_project.rglob("*"):
+def test_the_expected_evaluation_modules_are_those_of_the_challenge_table():
+    for name, challenge in CHALLENGES.items():
+        modules = {challenge.evaluation_module, *challenge.evaluation_support}
+        if name == "code":
+            modules.discard("code")
+        assert EVALUATION_MODULES[name] == {"__init__.py"} | {f"{module}.py" for module in modules}
+
+
+def test_the_default_is_the_medical_challenge(default_project, app_config):
+    assert DEFAULT_ANSWERS["challenge"] == "medical"
+    assert default_project.name == DEFAULT_SLUG
+    assert app_config["static"]["challenge"] == "medical"
+
+
+@pytest.mark.parametrize("challenge", CHALLENGES)
+def test_no_leftover_jinja_in_any_rendered_file(challenge, rendered_project):
+    for path in rendered_project(challenge).rglob("*"):
         if path.is_file():
             text = path.read_text(encoding="utf-8")
             assert not re.search(r"\{\{|\{%|\{#", text), f"leftover Jinja in {path}"
@@ -61,28 +118,29 @@ def test_no_leftover_jinja_in_any_rendered_file(default_project):
 
 def test_rendered_config_equals_the_answers(app_config):
     config = flat(app_config)
-    answers = COOKIECUTTER_JSON
+    answers = DEFAULT_ANSWERS
     assert config["model.name"] == answers["base_model"]
-    assert config["model.quantization"] == int(answers["quantization"][0])
-    assert config["model.lora.peft-lora-r"] == answers["peft_lora_r"]
-    assert config["model.lora.peft-lora-alpha"] == answers["peft_lora_alpha"]
-    assert config["model.lora.peft-lora-dropout"] == answers["lora_dropout"]
+    assert config["model.quantization"] == int(answers["quantization"])
+    assert config["model.lora.peft-lora-r"] == int(answers["peft_lora_r"])
+    assert config["model.lora.peft-lora-alpha"] == int(answers["peft_lora_alpha"])
+    assert config["model.lora.peft-lora-dropout"] == float(answers["lora_dropout"])
     assert config["model.lora.peft-use-dora"] is answers["peft_use_dora"]
     assert config["model.gradient-checkpointing"] is answers["gradient_checkpointing"]
-    assert config["train.learning-rate-max"] == answers["max_lr"]
-    assert config["train.learning-rate-min"] == answers["min_lr"]
-    assert config["train.save-every-round"] == answers["save_every_round"]
-    assert config["train.seq-length"] == answers["seq_length"]
+    assert config["train.learning-rate-max"] == float(answers["max_lr"])
+    assert config["train.learning-rate-min"] == float(answers["min_lr"])
+    assert config["train.save-every-round"] == int(answers["save_every_round"])
+    assert config["train.seq-length"] == int(answers["seq_length"])
     arguments = "train.training-arguments."
-    assert config[arguments + "per-device-train-batch-size"] == answers["per_device_train_batch_size"]
-    assert config[arguments + "gradient-accumulation-steps"] == answers["accumulation_steps"]
-    assert config[arguments + "max-steps"] == answers["max_steps"]
-    assert config[arguments + "optim"] == answers["optimizer"][0]
-    assert config[arguments + "lr-scheduler-type"] == answers["lr_scheduler_type"][0]
+    assert config[arguments + "per-device-train-batch-size"] == int(answers["per_device_train_batch_size"])
+    assert config[arguments + "gradient-accumulation-steps"] == int(answers["accumulation_steps"])
+    assert config[arguments + "max-steps"] == int(answers["max_steps"])
+    assert config[arguments + "optim"] == answers["optimizer"]
+    assert config[arguments + "lr-scheduler-type"] == answers["lr_scheduler_type"]
     assert config[arguments + "bf16"] is answers["bf16"]
     assert config[arguments + "tf32"] is answers["tf32"]
-    assert config["strategy.fraction-train"] == answers["fraction_fit"]
-    assert config["num-server-rounds"] == answers["num_server_rounds"]
+    assert config["strategy.fraction-train"] == float(answers["fraction_fit"]) == 0.1
+    assert config["num-server-rounds"] == int(answers["num_server_rounds"])
+    assert config["static.challenge"] == "medical"
     assert config["static.dataset.name"] == "flwrlabs/medical-meadow-medical-flashcards"
     assert config["model.lora.target-modules"] == "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj"
 
@@ -114,18 +172,22 @@ def test_readme_states_the_same_values_as_the_config(default_project, app_config
     rates = re.search(r"from (\S+) \(maximum\) to (\S+) \(minimum\)", table["Learning rate"])
     assert float(rates[1]) == config["train.learning-rate-max"]
     assert float(rates[2]) == config["train.learning-rate-min"]
-    assert "FedAvg" in table["Strategy"]
+    assert "FedAvg" in next(value for key, value in table.items() if key.startswith("Strategy"))
     assert table["Clients"].startswith("20 SuperNodes")
     readme = (default_project / "README.md").read_text()
     assert "FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION=1 flwr run ." in readme
-    assert "options.num-supernodes = 20" in readme
+    assert 'address = ":local:"' in readme
+    assert re.search(r"flwr federation simulation-config --num-supernodes 20 \\\n +"
+                     r"--client-resources-num-cpus 6 --client-resources-num-gpus 1\.0\n", readme)
+    assert "options." not in readme, "Flower 1.42 warns on options. fields in a connection"
 
 
-def test_flower_accepts_the_rendered_app(default_project):
+@pytest.mark.parametrize("challenge", CHALLENGES)
+def test_flower_accepts_the_rendered_app(challenge, rendered_project):
     from flwr.cli.config_utils import load_and_validate
     from flwr.cli.utils import validate_project_name
 
-    config, _warnings = load_and_validate(default_project / "pyproject.toml", check_module=False)
+    config, _warnings = load_and_validate(rendered_project(challenge) / "pyproject.toml", check_module=False)
     validate_project_name(config["project"]["name"], "name")
 
 
@@ -136,15 +198,17 @@ def test_two_base_models_render_into_two_folders(tmp_path):
 
 
 def test_rendered_project_installs_and_its_dependencies_are_this_stack(default_project, tmp_path):
+    project = shutil.copytree(default_project, tmp_path / "project")  # the build writes beside it
     target = tmp_path / "site"
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-         "--target", str(target), str(default_project)],
+         "--target", str(target), str(project)],
         check=True,
     )
     assert (target / DEFAULT_PACKAGE / "server_app.py").is_file()
+    assert (target / DEFAULT_PACKAGE / "evaluation" / "medical.py").is_file()
     dry_run = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--dry-run", "--no-build-isolation", str(default_project)],
+        [sys.executable, "-m", "pip", "install", "--dry-run", "--no-build-isolation", str(project)],
         capture_output=True, text=True, check=True,
     )
     would_install = re.search(r"Would install (.*)", dry_run.stdout)
@@ -152,9 +216,24 @@ def test_rendered_project_installs_and_its_dependencies_are_this_stack(default_p
     assert would_install[1].split() == [f"{DEFAULT_SLUG}-1.0.0"], dry_run.stdout
 
 
-def test_rendered_python_passes_ruff(default_project):
-    result = subprocess.run(
-        [sys.executable, "-m", "ruff", "check", "--no-cache", "."], cwd=default_project,
-        capture_output=True, text=True,
+def test_rendering_writes_no_bytecode_into_the_template_or_the_project(tmp_path):
+    """The template's filters and hooks import files of the template's package; bytecode written
+    beside them would be copied into every rendered project."""
+    template = tmp_path / "template"
+    names = subprocess.run(["git", "ls-files", "-z"], cwd=TEMPLATE_DIR, capture_output=True, text=True,
+                           check=True).stdout.split("\0")
+    for name in filter(None, names):
+        if (TEMPLATE_DIR / name).is_file():
+            (template / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(TEMPLATE_DIR / name, template / name)
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
+    subprocess.run(
+        [sys.executable, "-m", "cookiecutter", "--no-input", "-o", str(tmp_path / "out"), str(template),
+         "challenge=finance"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, check=True,
     )
-    assert result.returncode == 0, result.stdout
+    (project,) = (tmp_path / "out").iterdir()
+    assert not list(project.rglob("__pycache__")), "bytecode in the rendered project"
+    assert not list((template / "{{cookiecutter.project_slug}}").rglob("__pycache__")), (
+        "bytecode in the template's project folder"
+    )
