@@ -1,0 +1,498 @@
+"""The Finance evaluation (FPB, FiQA, TFNS) checked against the official tool's recipe, offline.
+
+The expectations are written here from the official FlowerTune Finance evaluation, not taken
+from the rendered code: its rows (`train_test_split(0.25, seed=42)`), prompts, label maps, its
+greedy decoding to 512 tokens in all, and its scoring of the text after the first `Answer: `.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import types
+from pathlib import Path
+
+import datasets
+import pytest
+import torch
+
+from testkit.benchmark_fixtures import FIQA_SPLITS, FPB_ROWS, TFNS_ROWS, write_finance_fixtures
+from testkit.tiny_models import build_tiny_model, train_sentencepiece_style_tokenizer
+
+from .test_eval import read_jsonl, write_generations
+
+BENCHMARKS = ["fpb", "fiqa", "tfns"]
+FPB_LABELS = {0: "negative", 1: "neutral", 2: "positive"}
+TFNS_LABELS = {0: "negative", 1: "positive", 2: "neutral"}
+MARKER = "Answer: "
+# The official budget is 512 tokens in all; the tests use a smaller one so that the reference
+# (every row decoded to the end of that budget) stays fast.
+TEST_MAX_LENGTH = 64
+
+
+# --- The official recipe, written out independently ---
+
+def official_prompt(kind: str, text: str) -> str:
+    return (f"Instruction: What is the sentiment of this {kind}? Please choose an answer from "
+            f"{{negative/neutral/positive}}.\nInput: {text}\nAnswer: ")
+
+
+def official_fiqa_label(score: float) -> str:
+    if score < -0.1:
+        return "negative"
+    if score < 0.1:
+        return "neutral"
+    return "positive"
+
+
+def official_rows(name: str, data_dir: Path) -> list[tuple[str, str]]:
+    """(prompt, gold) of the rows the official tool evaluates, read with `datasets` from the files."""
+    def split(benchmark: str, part: str) -> datasets.Dataset:
+        return datasets.load_dataset("json", data_files=str(data_dir / benchmark / f"{part}.jsonl"),
+                                     split="train")
+
+    if name == "fpb":
+        rows = split("fpb", "train").train_test_split(0.25, seed=42)["test"]
+        return [(official_prompt("news", row["sentence"]), FPB_LABELS[row["label"]]) for row in rows]
+    if name == "fiqa":
+        parts = [split("fiqa", part) for part in ("train", "validation", "test")]
+        rows = datasets.concatenate_datasets(parts).train_test_split(0.25, seed=42)["test"]
+        return [(official_prompt("tweet" if row["format"] == "post" else "news", row["sentence"]),
+                 official_fiqa_label(row["sentiment_score"])) for row in rows]
+    rows = split("tfns", "validation")
+    return [(official_prompt("tweet", row["text"]), TFNS_LABELS[row["label"]]) for row in rows]
+
+
+def change_target(text: str) -> str:
+    """The official fold of an answer (and of a gold label)."""
+    if "positive" in text or "Positive" in text:
+        return "positive"
+    if "negative" in text or "Negative" in text:
+        return "negative"
+    return "neutral"
+
+
+def official_prediction(decoded: str) -> str:
+    """`change_target(decoded.split("Answer: ")[1])`; a text without `Answer: ` has no answer (neutral)."""
+    parts = decoded.split(MARKER)
+    return change_target(parts[1]) if len(parts) > 1 else "neutral"
+
+
+def official_accuracy(predictions: list[str], golds: list[str]) -> float:
+    return sum(p == change_target(g) for p, g in zip(predictions, golds, strict=True)) / len(golds)
+
+
+# --- Fixtures ---
+
+@pytest.fixture(scope="module")
+def package(rendered_challenge):
+    return rendered_challenge("finance")
+
+
+@pytest.fixture(scope="module")
+def finance(package):
+    return package("evaluation.finance")
+
+
+@pytest.fixture(scope="module")
+def engine(package):
+    return package("evaluation.engine")
+
+
+@pytest.fixture(scope="module")
+def evaluation(package):
+    return package("eval")
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    return write_finance_fixtures(tmp_path_factory.mktemp("finance-data"))
+
+
+@pytest.fixture(scope="module")
+def answering_model(finance, data_dir, tmp_path_factory):
+    """A tiny llama trained for a moment to continue the fixture prompts with answers, so that its
+    greedy answers settle in every way the early stop knows about, at different steps, and most go
+    on after that: `positive`, a second `Answer: `, the end of sequence, and `negative` then
+    `positive` (which must not stop at `negative`). Saved (with its tokenizer) as a model folder."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    examples = [example for name in BENCHMARKS for example in finance.load_examples(name, data_dir)]
+    answers = {"positive": ["positive, as sales rose", "Positive."],
+               "negative": ["negative", "negative, not positive at all"],
+               "neutral": ["neutral\nAnswer: positive, it seems"]}
+    completions = [answers[example["gold"]][index % len(answers[example["gold"]])]
+                   for index, example in enumerate(examples)]
+    tokenizer = train_sentencepiece_style_tokenizer(
+        [example["prompt"] + completion for example, completion in zip(examples, completions, strict=True)],
+        vocab_size=1024,
+    )
+    model_dir = build_tiny_model("llama", tmp_path_factory.mktemp("answering-model"), tokenizer=tokenizer)
+    model = AutoModelForCausalLM.from_pretrained(model_dir)
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    # the prompt's tokens, then the answer's: as the model sees them when it answers
+    rows = [tokenizer(example["prompt"])["input_ids"]
+            + tokenizer(completion, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+            for example, completion in zip(examples, completions, strict=True)]
+    width = max(map(len, rows))
+    input_ids = torch.tensor([row + [tokenizer.pad_token_id] * (width - len(row)) for row in rows])
+    attention_mask = torch.tensor([[1] * len(row) + [0] * (width - len(row)) for row in rows])
+    labels = input_ids.masked_fill(attention_mask == 0, -100)
+    torch.manual_seed(0)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    model.train()
+    for _ in range(40):
+        model(input_ids=input_ids, attention_mask=attention_mask, labels=labels).loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    model.eval()
+    model.save_pretrained(model_dir)
+    return model_dir
+
+
+@pytest.fixture(scope="module")
+def answerer(engine, answering_model):
+    """The answering model and its tokenizer, loaded as the evaluation loads them, and its
+    official decoding of a list of prompts (each list decoded once per batch size)."""
+    model = engine.load_model(str(answering_model), None, "none")
+    tokenizer = engine.load_tokenizer(str(answering_model))
+    decoded: dict = {}
+
+    def official_decoding(prompts: list[str], batch_size: int) -> tuple[list[list[int]], list[list[int]]]:
+        key = (tuple(prompts), batch_size)
+        if key not in decoded:
+            token_rows = tokenizer(prompts)["input_ids"]
+            decoded[key] = token_rows, reference_new_tokens(model, tokenizer, token_rows, batch_size,
+                                                            TEST_MAX_LENGTH)
+        return decoded[key]
+
+    return model, tokenizer, official_decoding
+
+
+def generate_alone(model, row: list[int], limit: int, end_token: int) -> list[int]:
+    """`generate`'s greedy new tokens for one token row, up to `limit` or `end_token` (left out)."""
+    with torch.inference_mode():
+        output = model.generate(
+            torch.tensor([row]), attention_mask=torch.ones(1, len(row), dtype=torch.long),
+            max_new_tokens=limit, do_sample=False, eos_token_id=end_token, pad_token_id=end_token,
+        )
+    tokens = output[0, len(row) :].tolist()
+    return tokens[: tokens.index(end_token)] if end_token in tokens else tokens
+
+
+def reference_new_tokens(model, tokenizer, token_rows, batch_size: int, max_length: int) -> list[list[int]]:
+    """The official decoding: batches of `batch_size` rows in data set order, each row decoded
+    greedily with `generate` until the end of sequence or `max_length` tokens in all, counted
+    from its batch's longest prompt (the padded batch). Each row alone: padding changes nothing."""
+    new_tokens = []
+    for start in range(0, len(token_rows), batch_size):
+        batch = token_rows[start : start + batch_size]
+        limit = max_length - max(len(row) for row in batch)
+        assert limit > 0
+        new_tokens += [generate_alone(model, row, limit, tokenizer.eos_token_id) for row in batch]
+    return new_tokens
+
+
+# --- Rows, prompts and golds ---
+
+def test_the_eval_command_dispatches_to_the_finance_evaluation(evaluation, finance):
+    assert evaluation.challenge_evaluation() is finance
+    args = evaluation.build_parser(finance).parse_args([])
+    assert args.datasets == BENCHMARKS and args.quantization == "4" and args.batch_size == 16
+
+
+def test_prompts_are_the_official_ones(finance):
+    assert finance.fpb_example({"sentence": "Net sales rose 12 % .", "label": 2}) == {
+        "prompt": "Instruction: What is the sentiment of this news? Please choose an answer from "
+                  "{negative/neutral/positive}.\nInput: Net sales rose 12 % .\nAnswer: ",
+        "gold": "positive",
+    }
+    assert finance.tfns_example({"text": "$XYZ up 5%", "label": 0})["prompt"] == (
+        "Instruction: What is the sentiment of this tweet? Please choose an answer from "
+        "{negative/neutral/positive}.\nInput: $XYZ up 5%\nAnswer: "
+    )
+    post, headline = FIQA_SPLITS["train"][0], FIQA_SPLITS["train"][1]
+    assert (post["format"], headline["format"]) == ("post", "headline")
+    assert finance.fiqa_example(post)["prompt"] == official_prompt("tweet", post["sentence"])
+    assert finance.fiqa_example(headline)["prompt"] == official_prompt("news", headline["sentence"])
+
+
+@pytest.mark.parametrize(("label", "fpb", "tfns"), [(0, "negative", "negative"), (1, "neutral", "positive"),
+                                                    (2, "positive", "neutral")])
+def test_fpb_and_tfns_label_maps_differ_as_officially(finance, label, fpb, tfns):
+    assert finance.fpb_example({"sentence": "s", "label": label})["gold"] == fpb
+    assert finance.tfns_example({"text": "t", "label": label})["gold"] == tfns
+
+
+@pytest.mark.parametrize(("score", "gold"), [
+    (-0.72, "negative"), (-0.1000001, "negative"), (-0.1, "neutral"), (0.0, "neutral"), (0.0999, "neutral"),
+    (0.1, "positive"), (0.81, "positive"),
+])
+def test_fiqa_gold_comes_from_the_sentiment_score_not_the_label(finance, score, gold):
+    row = {**FIQA_SPLITS["train"][0], "sentiment_score": score}
+    for label in (0, 1, 2):
+        assert finance.fiqa_example({**row, "label": label})["gold"] == gold == official_fiqa_label(score)
+
+
+@pytest.mark.parametrize("name", BENCHMARKS)
+def test_each_benchmark_evaluates_the_official_rows(finance, data_dir, name):
+    examples = finance.load_examples(name, data_dir)
+    expected = official_rows(name, data_dir)
+    assert [(example["prompt"], example["gold"]) for example in examples] == expected
+    sizes = {"fpb": len(FPB_ROWS) // 4, "fiqa": sum(map(len, FIQA_SPLITS.values())) // 4,
+             "tfns": len(TFNS_ROWS)}
+    assert len(examples) == sizes[name]
+    assert {gold for _, gold in expected} == {"negative", "neutral", "positive"}
+
+
+def test_fiqa_concatenates_train_validation_and_test_before_splitting(finance, data_dir):
+    sentences = {example["prompt"].split("Input: ")[1].split("\n")[0]
+                 for example in finance.load_examples("fiqa", data_dir)}
+    origins = {split for split, rows in FIQA_SPLITS.items() for row in rows if row["sentence"] in sentences}
+    assert len(origins) >= 2, "the test part should mix rows of several splits"
+
+
+def test_hub_ids_are_the_protocols(finance, package, monkeypatch):
+    calls = []
+
+    def fake_load_dataset(*args, **kwargs):
+        calls.append((args, kwargs))
+        return datasets.Dataset.from_list(
+            {"fpb": FPB_ROWS, "fiqa": FIQA_SPLITS["train"], "tfns": TFNS_ROWS}[current]
+        )
+
+    monkeypatch.setattr(package("evaluation.data").datasets, "load_dataset", fake_load_dataset)
+    for current in BENCHMARKS:
+        finance.load_examples(current, None)
+    assert calls == [
+        (("takala/financial_phrasebank", "sentences_50agree"), {"split": "train"}),
+        (("pauri32/fiqa-2018", None), {"split": "train"}),
+        (("pauri32/fiqa-2018", None), {"split": "validation"}),
+        (("pauri32/fiqa-2018", None), {"split": "test"}),
+        (("zeroshot/twitter-financial-news-sentiment", None), {"split": "validation"}),
+    ]
+
+
+# --- Scoring ---
+
+PROMPT = official_prompt("news", "Profit warnings are not positive news .")
+# (decoded text as the official tool decodes a row: prompt and answer, prediction)
+AWKWARD_OUTPUTS = [
+    (PROMPT + "positive", "positive"),
+    (PROMPT + "Positive.", "positive"),
+    (PROMPT + "negative... no, positive", "positive"),  # positive is looked for first
+    (PROMPT + "Negative", "negative"),
+    (PROMPT + "NEGATIVE", "neutral"),  # only `negative` and `Negative` count
+    (PROMPT + "nonnegative", "negative"),  # substrings count
+    (PROMPT + "neutral\nAnswer: positive", "neutral"),  # text after a second `Answer: ` is ignored
+    (PROMPT + "negative Answer: Positive Answer: positive", "negative"),
+    (PROMPT + "", "neutral"),
+    (PROMPT + "\n\nI cannot tell.", "neutral"),
+    # the prompt's own `positive` is before the first `Answer: `: not part of the answer
+    (PROMPT + "negative", "negative"),
+    # no `Answer: ` at all (the marker's space lost in decoding): no answer, neutral
+    (PROMPT.rstrip() + "positive", "neutral"),
+    ("positive", "neutral"),
+]
+
+
+@pytest.mark.parametrize(("decoded", "expected"), AWKWARD_OUTPUTS)
+def test_awkward_outputs_score_as_the_official_change_target(finance, decoded, expected):
+    assert official_prediction(decoded) == expected
+    assert finance.prediction({"prompt": PROMPT, "gold": "neutral", "output": decoded}) == expected
+
+
+def ours(records: list[tuple[str, str]]) -> list[dict]:
+    return [{"prompt": PROMPT, "gold": gold, "output": decoded} for decoded, gold in records]
+
+
+def official_file_records(records: list[tuple[str, str]]) -> list[dict]:
+    """Rows as the official tool saves them: `context`, `new_target`, `new_out`."""
+    return [{"context": PROMPT, "new_target": change_target(gold), "new_out": official_prediction(decoded)}
+            for decoded, gold in records]
+
+
+@pytest.mark.parametrize("writer", [ours, official_file_records])
+@pytest.mark.parametrize("form", ["json-lines", "json-array"])
+def test_rescoring_saved_generations_gives_the_official_accuracy(evaluation, tmp_path, capsys, writer, form):
+    golds = ["positive", "neutral", "negative", "neutral", "negative", "neutral"] * 3
+    records = [(decoded, gold) for (decoded, _), gold in zip(AWKWARD_OUTPUTS, golds, strict=False)]
+    expected = official_accuracy([official_prediction(decoded) for decoded, _ in records],
+                                 [gold for _, gold in records])
+    assert 0 < expected < 1
+    saved = write_generations(tmp_path / "generation_fpb_fl.jsonl", writer(records), form)
+    evaluation.main(["--score-generations", str(saved), "--datasets", "fpb"])
+    assert capsys.readouterr().out.strip() == f"Accuracy: {expected}"
+
+
+SETTLED = [PROMPT + "positive", PROMPT + "I'd say Positive", PROMPT + "neutral\nAnswer: ",
+           PROMPT + "negative Answer: x", PROMPT + "x Answer: y Answer: z"]
+UNSETTLED = [PROMPT, PROMPT + "negative", PROMPT + "neutral", PROMPT + "neutral\nAnswer:", PROMPT + "posi",
+             PROMPT.rstrip()]
+SUFFIXES = ["", "positive", " Positive", "negative", "\nAnswer: positive", " Answer: negative", "tive", " "]
+
+
+@pytest.mark.parametrize("text", SETTLED)
+def test_a_settled_answer_keeps_its_prediction_whatever_follows(finance, text):
+    assert finance.is_settled(text)
+    assert len({official_prediction(text + suffix) for suffix in SUFFIXES}) == 1
+
+
+@pytest.mark.parametrize("text", UNSETTLED)
+def test_an_unsettled_answer_could_still_change(finance, text):
+    assert not finance.is_settled(text)
+    assert len({official_prediction(text + suffix) for suffix in SUFFIXES}) > 1
+
+
+# --- Decoding: rows that stop early answer as rows decoded to the official limit ---
+
+def test_rows_leave_the_batch_at_their_own_step_with_generates_tokens(engine, tiny_model, finance, data_dir):
+    """`greedy_until_settled` on rows of different lengths in batches of 3, each row with its own
+    limit, settling after its own number of tokens or never, some ending earlier at the end of
+    sequence: each row gets `generate`'s tokens for it alone, up to where it stopped."""
+    model = engine.load_model(str(tiny_model("llama")), None, "none")
+    tokenizer = engine.load_tokenizer(str(tiny_model("llama")))
+    prompts = [example["prompt"] for name in BENCHMARKS for example in finance.load_examples(name, data_dir)]
+    token_rows = tokenizer(prompts[:9])["input_ids"]
+    assert len({len(row) for row in token_rows}) > 3
+    limits = [4, 7, 9, 6, 8, 5, 9, 7, 3]
+    settle_after = [1, 3, None, 2, 5, None, 3, 1, None]
+    # The random model never writes its end of sequence: call "end of sequence" the token it
+    # writes (after its first) in the most rows, so that some rows end at it.
+    free = [generate_alone(model, row, limit, tokenizer.eos_token_id)
+            for row, limit in zip(token_rows, limits, strict=True)]
+    candidates = {token for tokens in free for token in tokens[1:]}
+    end = max(sorted(candidates), key=lambda token: sum(token in tokens[1:] for tokens in free))
+    ending = types.SimpleNamespace(eos_token_id=end, pad_token_id=tokenizer.pad_token_id)
+    calls = []
+
+    def settled(row: int, new_tokens: list[int]) -> bool:
+        calls.append((row, list(new_tokens)))
+        return settle_after[row] is not None and len(new_tokens) >= settle_after[row]
+
+    answers = engine.greedy_until_settled(model, ending, token_rows, limits, 3, settled)
+    how = []
+    for row, tokens in enumerate(token_rows):
+        alone = generate_alone(model, tokens, limits[row], end)
+        stop = settle_after[row] or limits[row]
+        assert answers[row] == alone[:stop], f"row {row}"
+        how.append("limit" if len(answers[row]) == limits[row] else "end" if len(alone) < stop else "settled")
+    assert {"limit", "end", "settled"} <= set(how), how
+    assert len({len(answer) for answer in answers}) >= 4
+    # `settled` saw each row's own tokens so far, one more each step, never the end token
+    for row, new_tokens in calls:
+        assert new_tokens == answers[row][: len(new_tokens)]
+
+
+@pytest.mark.parametrize("batch_size", [4, 32])
+def test_early_stopped_rows_score_as_rows_decoded_to_the_official_limit(
+    finance, answerer, data_dir, monkeypatch, batch_size
+):
+    model, tokenizer, official_decoding = answerer
+    monkeypatch.setattr(finance, "MAX_LENGTH", TEST_MAX_LENGTH)
+    decoded_rows = []
+    original = finance.greedy_until_settled
+
+    def spy(*args, **kwargs):
+        decoded_rows.append(original(*args, **kwargs))
+        return decoded_rows[-1]
+
+    monkeypatch.setattr(finance, "greedy_until_settled", spy)
+    stopped_early = {}
+    for name in BENCHMARKS:
+        examples = finance.load_examples(name, data_dir)
+        records = finance.answer_examples(model, tokenizer, examples, batch_size, name)
+        new_tokens = decoded_rows[-1]
+        token_rows, reference = official_decoding([example["prompt"] for example in examples], batch_size)
+        predictions = []
+        for row, example in enumerate(examples):
+            full = tokenizer.decode(token_rows[row] + reference[row], skip_special_tokens=True)
+            predictions.append(official_prediction(full))
+            assert new_tokens[row] == reference[row][: len(new_tokens[row])], f"{name} row {row}"
+            assert records[row]["output"] == tokenizer.decode(token_rows[row] + new_tokens[row],
+                                                              skip_special_tokens=True)
+            if len(new_tokens[row]) < len(reference[row]):
+                assert finance.is_settled(records[row]["output"])
+                stopped_early.setdefault(name, []).append(len(new_tokens[row]))
+            assert (records[row]["prompt"], records[row]["gold"]) == (example["prompt"], example["gold"])
+            assert records[row]["new_out"] == predictions[-1], f"{name} row {row}: {full!r}"
+            assert records[row]["new_target"] == example["gold"]
+        assert finance.accuracy(records) == official_accuracy(predictions, [e["gold"] for e in examples])
+    # the early stop did happen, at different steps within one benchmark's rows
+    assert any(len(set(steps)) > 1 for steps in stopped_early.values()), stopped_early
+    assert sum(map(len, stopped_early.values())) >= 3
+
+
+def test_official_limits_are_512_less_each_batchs_longest_prompt(finance):
+    rows = [[1] * 30, [1] * 50, [1] * 10, [1] * 20, [1] * 600]
+    assert finance.official_limits(rows, 2) == [512 - 50, 512 - 50, 512 - 20, 512 - 20, 1]
+    assert finance.official_limits(rows[:4], 16) == [512 - 50] * 4
+
+
+# --- A whole run ---
+
+@pytest.fixture(scope="module")
+def full_run(evaluation, finance, answering_model, data_dir, tmp_path_factory):
+    output_dir = tmp_path_factory.mktemp("finance-run") / "benchmarks"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(finance, "MAX_LENGTH", TEST_MAX_LENGTH)
+        evaluation.main([
+            "--base-model-name-path", str(answering_model), "--quantization", "none",
+            "--data-dir", str(data_dir), "--datasets", "fpb,fiqa,tfns", "--batch-size", "4",
+            "--run-name", "tiny", "--output-dir", str(output_dir),
+        ])
+    return output_dir
+
+
+def test_full_run_writes_the_official_files_with_the_official_rows(full_run, data_dir):
+    expected = {f"acc_{name}_tiny.txt" for name in BENCHMARKS}
+    expected |= {f"generation_{name}_tiny.jsonl" for name in BENCHMARKS} | {"summary_tiny.json"}
+    assert {path.name for path in full_run.iterdir()} == expected
+    summary = json.loads((full_run / "summary_tiny.json").read_text())
+    for name in BENCHMARKS:
+        records = read_jsonl(full_run / f"generation_{name}_tiny.jsonl")
+        assert [(record["prompt"], record["gold"]) for record in records] == official_rows(name, data_dir)
+        text = (full_run / f"acc_{name}_tiny.txt").read_text()
+        assert re.fullmatch(r"Accuracy: [0-9.e-]+\. ", text)
+        accuracy = official_accuracy([official_prediction(record["output"]) for record in records],
+                                     [record["gold"] for record in records])
+        assert text == f"Accuracy: {accuracy}. "
+        assert summary["accuracy"][name] == accuracy and summary["rows"][name] == len(records)
+
+
+def test_full_run_answers_are_those_of_the_official_decoding(full_run, answerer):
+    _, tokenizer, official_decoding = answerer
+    for name in BENCHMARKS:
+        records = read_jsonl(full_run / f"generation_{name}_tiny.jsonl")
+        token_rows, reference = official_decoding([record["prompt"] for record in records], 4)
+        for record, prompt_tokens, new_tokens in zip(records, token_rows, reference, strict=True):
+            full = tokenizer.decode(prompt_tokens + new_tokens, skip_special_tokens=True)
+            assert full.startswith(record["output"])
+            assert record["new_out"] == official_prediction(full) == official_prediction(record["output"])
+
+
+@pytest.mark.parametrize("name", BENCHMARKS)
+def test_full_run_generations_rescore_to_the_same_accuracy(full_run, evaluation, tmp_path, capsys, name):
+    expected = (full_run / f"acc_{name}_tiny.txt").read_text().rstrip(". ")
+    generations = full_run / f"generation_{name}_tiny.jsonl"
+    evaluation.main(["--score-generations", str(generations), "--datasets", name])
+    assert capsys.readouterr().out.strip() == expected
+    official = [{key: record[key] for key in ("new_target", "new_out")} | {"context": record["prompt"]}
+                for record in read_jsonl(generations)]
+    saved = write_generations(tmp_path / "official.jsonl", official, "json-array")
+    evaluation.main(["--score-generations", str(saved), "--datasets", name])
+    assert capsys.readouterr().out.strip() == expected
+
+
+def test_a_partial_local_fiqa_copy_is_named_in_a_warning(finance, tmp_path, capsys):
+    write_finance_fixtures(tmp_path)
+    (tmp_path / "fiqa" / "validation.jsonl").unlink()
+    examples = finance.load_examples("fiqa", tmp_path)
+    assert "no validation split of fiqa" in capsys.readouterr().err
+    rows = FIQA_SPLITS["train"] + FIQA_SPLITS["test"]
+    expected = datasets.Dataset.from_list(rows).train_test_split(0.25, seed=42)["test"]
+    assert [example["prompt"] for example in examples] == [
+        official_prompt("tweet" if row["format"] == "post" else "news", row["sentence"]) for row in expected
+    ]
+    with pytest.raises(FileNotFoundError, match=r"tfns/validation\.jsonl"):
+        finance.load_examples("tfns", tmp_path / "nothing")
