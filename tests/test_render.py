@@ -3,6 +3,7 @@ the answers."""
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 import shutil
@@ -237,3 +238,16 @@ def test_rendering_writes_no_bytecode_into_the_template_or_the_project(tmp_path)
     assert not list((template / "{{cookiecutter.project_slug}}").rglob("__pycache__")), (
         "bytecode in the template's project folder"
     )
+
+
+@pytest.mark.parametrize("challenge", CHALLENGES)
+def test_every_module_of_each_challenges_render_imports(challenge, rendered_challenge):
+    """Nothing the pruned evaluation still needs was pruned: every module of the package imports,
+    and `eval` finds the one challenge evaluation."""
+    package = rendered_challenge(challenge)
+    package_dir = package.project / package.name
+    for path in sorted(package_dir.rglob("*.py")):
+        parts = path.relative_to(package_dir).with_suffix("").parts
+        importlib.import_module(".".join((package.name, *parts[: -1 if parts[-1] == "__init__" else None])))
+    evaluation = package(f"evaluation.{CHALLENGES[challenge].evaluation_module}")
+    assert package("eval").challenge_evaluation() is evaluation
