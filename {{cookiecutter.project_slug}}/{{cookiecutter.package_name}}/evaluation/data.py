@@ -17,10 +17,12 @@ PARQUET_EXPORT_REVISION = "refs/convert/parquet"
 Record = dict[str, Any]
 
 
-def load_from_hub(hub_id: str, hub_config: str | None, split: str) -> datasets.Dataset:
+def load_from_hub(
+    hub_id: str, hub_config: str | None, split: str, revision: str | None = None
+) -> datasets.Dataset:
     """A split from the Hugging Face hub (from its parquet export for script-only data sets)."""
     try:
-        return datasets.load_dataset(hub_id, hub_config, split=split)
+        return datasets.load_dataset(hub_id, hub_config, split=split, revision=revision)
     except RuntimeError as error:
         if "Dataset scripts are no longer supported" not in str(error):
             raise
@@ -41,12 +43,14 @@ def load_from_dir(data_dir: Path, local_name: str, split: str) -> datasets.Datas
 
 
 def load_split(
-    hub_id: str, hub_config: str | None, split: str, data_dir: Path | None, local_name: str
+    hub_id: str, hub_config: str | None, split: str, data_dir: Path | None, local_name: str,
+    revision: str | None = None,
 ) -> datasets.Dataset:
-    """A benchmark split: from `data_dir/<local_name>/` when given, else from the hub."""
+    """A benchmark split: from `data_dir/<local_name>/` when given, else from the hub (at
+    `revision` when the official tool pins one)."""
     if data_dir is not None:
         return load_from_dir(Path(data_dir), local_name, split)
-    return load_from_hub(hub_id, hub_config, split)
+    return load_from_hub(hub_id, hub_config, split, revision)
 
 
 def read_generations(path: Path) -> list[Record]:

@@ -34,6 +34,7 @@ class CodeTask:
     prompt: Callable[[Row], str]
     tests: Callable[[Row], str]  # what the harness appends to a generation (its "reference")
     stop_words: tuple[str, ...] | None  # None: the data's `stop_tokens` and <file_sep>
+    revision: str | None = None  # the data set revision the harness pins
 
 
 def humaneval_tests(row: Row) -> str:
@@ -60,6 +61,7 @@ def multiple_tests(row: Row) -> str:
 
 
 MULTIPLE_COLUMNS = ("prompt", "tests", "stop_tokens")
+MULTIPLE_REVISION = "28441b6024e71d4a1c1c0f6bf171c935cd5a43f2"  # as the harness pins nuprl/MultiPL-E
 
 TASKS: dict[str, CodeTask] = {
     "humaneval": CodeTask(
@@ -72,11 +74,11 @@ TASKS: dict[str, CodeTask] = {
     ),
     "multiple-js": CodeTask(
         "multiple-js", "nuprl/MultiPL-E", "humaneval-js", "javascript", 1024,
-        MULTIPLE_COLUMNS, stripped_prompt, multiple_tests, None,
+        MULTIPLE_COLUMNS, stripped_prompt, multiple_tests, None, MULTIPLE_REVISION,
     ),
     "multiple-cpp": CodeTask(
         "multiple-cpp", "nuprl/MultiPL-E", "humaneval-cpp", "cpp", 1024,
-        MULTIPLE_COLUMNS, stripped_prompt, multiple_tests, None,
+        MULTIPLE_COLUMNS, stripped_prompt, multiple_tests, None, MULTIPLE_REVISION,
     ),
 }
 
@@ -95,7 +97,7 @@ def load_problems(task: CodeTask, data_dir: Path | None) -> Problems:
 
     MultiPL-E's stop words are the first row's `stop_tokens`, as the harness takes them.
     """
-    rows = load_split(task.hub_id, task.hub_config, "test", data_dir, task.name)
+    rows = load_split(task.hub_id, task.hub_config, "test", data_dir, task.name, task.revision)
     missing = [column for column in task.columns if column not in rows.column_names]
     if missing:
         raise InvalidInput(
