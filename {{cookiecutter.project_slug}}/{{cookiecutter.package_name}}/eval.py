@@ -17,6 +17,7 @@ from pathlib import Path
 from types import ModuleType
 
 from .challenges import CHALLENGES
+from .evaluation import comma_list
 
 
 def challenge_evaluation() -> ModuleType:
@@ -28,19 +29,6 @@ def challenge_evaluation() -> ModuleType:
     if len(present) != 1:
         raise RuntimeError(f"expected one challenge evaluation in {__package__}.evaluation, found {present}")
     return importlib.import_module(present[0])
-
-
-def dataset_names(known: Sequence[str]):
-    """A parser of `--datasets`: a comma list of the challenge's benchmark names."""
-
-    def parse(value: str) -> list[str]:
-        names = [name.strip() for name in value.split(",") if name.strip()]
-        unknown = [name for name in names if name not in known]
-        if unknown or not names:
-            raise argparse.ArgumentTypeError(f"{value!r}: use a comma list of {', '.join(known)}")
-        return names
-
-    return parse
 
 
 def build_parser(evaluation: ModuleType) -> argparse.ArgumentParser:
@@ -59,7 +47,7 @@ def build_parser(evaluation: ModuleType) -> argparse.ArgumentParser:
         "--batch-size", type=int, default=16, help="prompts per batch (default: 16)"
     )
     parser.add_argument(
-        "--datasets", type=dataset_names(evaluation.DATASETS), default=list(evaluation.DATASETS),
+        "--datasets", type=comma_list(evaluation.DATASETS), default=list(evaluation.DATASETS),
         help=f"comma list of {', '.join(evaluation.DATASETS)} (default: all)",
     )
     parser.add_argument(

@@ -14,6 +14,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from . import comma_list
 from .data import Record, load_split, read_generations
 from .multiple_choice import MCQ, accuracy, answer_examples, build_prompt, mcq_body
 from .text_tasks import Task, add_quantization_argument, evaluate_tasks
@@ -97,20 +98,11 @@ def category_task(category: str) -> Task:
     )
 
 
-def categories(value: str) -> list[str]:
-    """Parse `--category`: a comma list of MMLU categories."""
-    names = [name.strip() for name in value.split(",") if name.strip()]
-    unknown = [name for name in names if name not in MMLU_CATEGORIES]
-    if unknown or not names:
-        raise argparse.ArgumentTypeError(f"{value!r}: use a comma list of {', '.join(MMLU_CATEGORIES)}")
-    return names
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The General NLP evaluation's own flags."""
     add_quantization_argument(parser)
     parser.add_argument(
-        "--category", type=categories, default=list(LEADERBOARD_CATEGORIES),
+        "--category", type=comma_list(tuple(MMLU_CATEGORIES)), default=list(LEADERBOARD_CATEGORIES),
         help=f"comma list of MMLU categories (default: the leaderboard's "
              f"{','.join(LEADERBOARD_CATEGORIES)}; also: other)",
     )
