@@ -93,3 +93,18 @@ def test_challenge_trains_one_round(challenge, superlink, tiny_model, tmp_path):
     leaderboard = json.loads((adapter.parent / "leaderboard.json").read_text())
     assert leaderboard["challenge"] == challenge
     assert any("static.dataset.name" in rule for rule in leaderboard["broken_rules"])
+
+
+def test_an_example_longer_than_the_sequence_keeps_its_response(dataset_module, tiny_model):
+    from datasets import Dataset
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model("llama"))
+    short = {"prompt": "Is this short?", "completion": " Yes."}
+    long = {"prompt": "A long preamble that fills the sequence. " * 20 + "What is the sentiment?",
+            "completion": " positive"}
+    fitted = list(dataset_module.keep_responses_within(Dataset.from_list([short, long]), tokenizer, 48))
+    assert fitted[0] == short
+    assert fitted[1]["completion"] == " positive"
+    assert fitted[1]["prompt"].endswith("What is the sentiment?")
+    assert len(tokenizer(fitted[1]["prompt"] + fitted[1]["completion"])["input_ids"]) + 1 <= 48

@@ -30,10 +30,10 @@ def test_phi3_style_model_trains_two_rounds(superlink, tiny_model, flashcards_di
 
 
 def test_a_run_in_which_no_client_trained_fails(superlink, tiny_model, flashcards_dir, tmp_path):
-    # Four tokens hold no response: every example is fully masked and every client fails.
+    # An optimizer the trainer does not know: every client fails before its first step.
     outcome, results = train_rendered(
         superlink, tmp_path, {"base_model": str(tiny_model("llama"))}, flashcards_dir,
-        **{"train.seq-length": 4},
+        **{"train.training-arguments.optim": "no_such_optimizer"},
     )
     assert outcome.status == "finished:failed", outcome.output[-4000:]
     assert "no client trained successfully" in outcome.output

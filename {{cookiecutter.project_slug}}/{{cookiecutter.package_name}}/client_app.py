@@ -16,7 +16,7 @@ from transformers import AutoTokenizer
 from trl import SFTConfig, SFTTrainer
 
 from .communication import to_arrays, to_state
-from .dataset import load_partition, round_example_order, validation_rows
+from .dataset import keep_responses_within, load_partition, round_example_order, validation_rows
 from .model import adapter_state, build_peft_model, cosine_annealing, load_adapter_state
 from .run_record import peak_rss_mb
 from .settings import RunSettings, read_settings
@@ -184,13 +184,13 @@ def global_model(settings: RunSettings, msg: Message):
     return model, tokenizer
 
 
-def node_partition(settings: RunSettings, context: Context):
-    """This node's partition id and its prompt/completion examples."""
+def node_partition(settings: RunSettings, context: Context, tokenizer):
+    """This node's partition id and its prompt/completion examples, each within the sequence length."""
     partition_id = int(context.node_config["partition-id"])
     partition = load_partition(
         settings.dataset_name, settings.challenge, partition_id, int(context.node_config["num-partitions"])
     )
-    return partition_id, partition
+    return partition_id, keep_responses_within(partition, tokenizer, settings.seq_length)
 
 
 @app.train()
@@ -200,7 +200,7 @@ def train(msg: Message, context: Context) -> Message:
     config = msg.content["config"]
     server_round = int(config["server-round"])
     model, tokenizer = global_model(settings, msg)
-    partition_id, partition = node_partition(settings, context)
+    partition_id, partition = node_partition(settings, context, tokenizer)
     rows = training_rows(settings, server_round, partition_id, len(partition))
     learning_rate = cosine_annealing(
         server_round, settings.num_server_rounds,
@@ -233,7 +233,7 @@ def evaluate(msg: Message, context: Context) -> Message:
     """The received global adapter's loss on this partition's held-out validation rows."""
     settings = read_settings(context.run_config)
     model, tokenizer = global_model(settings, msg)
-    partition_id, partition = node_partition(settings, context)
+    partition_id, partition = node_partition(settings, context, tokenizer)
     _, rows = validation_rows(settings.seed, partition_id, len(partition), settings.validation_fraction)
     loss = validation_loss(model, tokenizer, settings, partition.select(rows))
     if not settings.reuse_model:

@@ -88,6 +88,25 @@ def to_prompt_completion(partition: Dataset, challenge: str) -> Dataset:
     return partition.map(example, remove_columns=partition.column_names)
 
 
+def keep_responses_within(examples: Dataset, tokenizer, max_length: int) -> Dataset:
+    """The examples, each fitting in `max_length` tokens with its response kept.
+
+    An example that fits is unchanged. A longer one loses the start of its prompt: cut at the
+    end instead (TRL's truncation), it would lose its response and leave nothing to learn.
+    """
+
+    def fit(example: dict[str, str]) -> dict[str, str]:
+        # the tokens of prompt and completion together, and the end-of-sequence token TRL appends
+        total = len(tokenizer(example["prompt"] + example["completion"])["input_ids"]) + 1
+        if total <= max_length:
+            return example
+        prompt_ids = tokenizer(example["prompt"], add_special_tokens=False)["input_ids"]
+        kept = prompt_ids[min(total - max_length, len(prompt_ids)) :]
+        return {"prompt": tokenizer.decode(kept), "completion": example["completion"]}
+
+    return examples.map(fit)
+
+
 def load_partition(dataset_name: str, challenge: str, partition_id: int, num_partitions: int) -> Dataset:
     """The prompt/completion examples of one client's partition."""
     try:
