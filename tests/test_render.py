@@ -17,6 +17,7 @@ import pytest
 from testkit.render import TEMPLATE_DIR, render
 
 from .conftest import CHALLENGES, DEFAULT_ANSWERS, TEMPLATE_PACKAGE_DIR
+from .run_config import flat
 
 DEFAULT_SLUG = "flowertune-mistral-7b-v0-3"
 DEFAULT_PACKAGE = "flowertune_mistral_7b_v0_3"
@@ -54,16 +55,6 @@ def default_project(rendered_project):
 @pytest.fixture(scope="module")
 def app_config(default_project):
     return tomllib.loads((default_project / "pyproject.toml").read_text())["tool"]["flwr"]["app"]["config"]
-
-
-def flat(config: dict, prefix: str = "") -> dict:
-    out = {}
-    for key, value in config.items():
-        if isinstance(value, dict):
-            out.update(flat(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
 
 
 def file_tree(project: Path) -> set[str]:
