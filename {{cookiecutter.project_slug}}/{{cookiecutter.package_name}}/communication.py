@@ -27,8 +27,10 @@ def to_state(arrays: ArrayRecord) -> dict[str, np.ndarray]:
 
 
 def in_dtype(arrays: ArrayRecord, dtype: str) -> ArrayRecord:
-    """`arrays` itself when already in `dtype` (no copy), else a converted record."""
-    if all(array.dtype == dtype for array in arrays.values()):
+    """`arrays` in `dtype` and sorted key order: itself when it already is (no copy), else a
+    converted record."""
+    keys = list(arrays.keys())
+    if keys == sorted(keys) and all(array.dtype == dtype for array in arrays.values()):
         return arrays
     return to_arrays(to_state(arrays), dtype)
 

@@ -34,20 +34,26 @@ def short_reason(reason: str) -> str:
     return lines[-1] if lines else "unknown error"
 
 
-def weighted_train_metrics(contents: list, weight_key: str) -> MetricRecord:
-    """Example-weighted training loss and the round's learning rate."""
+def weighted_mean(contents: list, name: str, weight_key: str) -> float:
+    """The replies' metric `name`, weighted by their `weight_key` (examples)."""
     metrics = [content["metrics"] for content in contents]
     weights = [float(m[weight_key]) for m in metrics]
-    loss = sum(float(m["train_loss"]) * w for m, w in zip(metrics, weights, strict=True)) / sum(weights)
-    return MetricRecord({"train_loss": loss, "learning_rate": float(metrics[0]["learning_rate"])})
+    return sum(float(m[name]) * w for m, w in zip(metrics, weights, strict=True)) / sum(weights)
+
+
+def weighted_train_metrics(contents: list, weight_key: str) -> MetricRecord:
+    """Example-weighted training loss and the round's learning rate."""
+    return MetricRecord({
+        "train_loss": weighted_mean(contents, "train_loss", weight_key),
+        "learning_rate": float(contents[0]["metrics"]["learning_rate"]),
+    })
 
 
 def weighted_eval_metrics(contents: list, weight_key: str) -> MetricRecord:
     """Example-weighted validation loss and the number of nodes that reported it."""
-    metrics = [content["metrics"] for content in contents]
-    weights = [float(m[weight_key]) for m in metrics]
-    loss = sum(float(m["eval_loss"]) * w for m, w in zip(metrics, weights, strict=True)) / sum(weights)
-    return MetricRecord({"eval_loss": loss, "eval_clients": len(metrics)})
+    return MetricRecord({
+        "eval_loss": weighted_mean(contents, "eval_loss", weight_key), "eval_clients": len(contents),
+    })
 
 
 def checkpoint_rounds(settings: RunSettings) -> set[int]:
@@ -135,8 +141,7 @@ class Recorded:
             self.record.note_client(dict(metrics))
             first_batches[str(int(metrics["partition-id"]))] = [int(row) for row in metrics["first-batch"]]
             # float32 in one (sorted) key order, as the server's own arrays
-            msg.content[self.arrayrecord_key] = to_arrays(to_state(msg.content[self.arrayrecord_key]),
-                                                          "float32")
+            msg.content[self.arrayrecord_key] = in_dtype(msg.content[self.arrayrecord_key], "float32")
         arrays, metrics = None, None
         if len(trained) >= self.settings.min_train_replies:
             self.adopt_new_entries(trained)
