@@ -184,13 +184,18 @@ def global_model(settings: RunSettings, msg: Message):
     return model, tokenizer
 
 
-def node_partition(settings: RunSettings, context: Context, tokenizer):
-    """This node's partition id and its prompt/completion examples, each within the sequence length."""
+def node_partition(settings: RunSettings, context: Context):
+    """This node's partition id and its prompt/completion examples."""
     partition_id = int(context.node_config["partition-id"])
     partition = load_partition(
         settings.dataset_name, settings.challenge, partition_id, int(context.node_config["num-partitions"])
     )
-    return partition_id, keep_responses_within(partition, tokenizer, settings.seq_length)
+    return partition_id, partition
+
+
+def fitted(partition, rows, tokenizer, settings: RunSettings):
+    """The examples of `rows`, in that order, each within the sequence length."""
+    return keep_responses_within(partition.select(rows), tokenizer, settings.seq_length)
 
 
 @app.train()
@@ -200,7 +205,7 @@ def train(msg: Message, context: Context) -> Message:
     config = msg.content["config"]
     server_round = int(config["server-round"])
     model, tokenizer = global_model(settings, msg)
-    partition_id, partition = node_partition(settings, context, tokenizer)
+    partition_id, partition = node_partition(settings, context)
     rows = training_rows(settings, server_round, partition_id, len(partition))
     learning_rate = cosine_annealing(
         server_round, settings.num_server_rounds,
@@ -208,7 +213,8 @@ def train(msg: Message, context: Context) -> Message:
     )
     # Flower's FedProx sends proximal-mu; every other strategy trains without the term
     proximal_mu = float(config.get("proximal-mu", 0.0))
-    loss = train_adapter(model, tokenizer, settings, partition.select(rows), learning_rate, proximal_mu)
+    examples = fitted(partition, rows, tokenizer, settings)
+    loss = train_adapter(model, tokenizer, settings, examples, learning_rate, proximal_mu)
     if not math.isfinite(loss):
         raise RuntimeError(f"round {server_round}: training loss is {loss}")
 
@@ -233,9 +239,9 @@ def evaluate(msg: Message, context: Context) -> Message:
     """The received global adapter's loss on this partition's held-out validation rows."""
     settings = read_settings(context.run_config)
     model, tokenizer = global_model(settings, msg)
-    partition_id, partition = node_partition(settings, context, tokenizer)
+    partition_id, partition = node_partition(settings, context)
     _, rows = validation_rows(settings.seed, partition_id, len(partition), settings.validation_fraction)
-    loss = validation_loss(model, tokenizer, settings, partition.select(rows))
+    loss = validation_loss(model, tokenizer, settings, fitted(partition, rows, tokenizer, settings))
     if not settings.reuse_model:
         release_model()
     metrics = MetricRecord({"eval_loss": loss, "num-examples": len(rows)})
