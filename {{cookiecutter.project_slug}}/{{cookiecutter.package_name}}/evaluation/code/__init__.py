@@ -25,7 +25,7 @@ from .scoring import pass_at_ks
 from .tasks import TASKS, CodeTask, InvalidInput, Problems, load_problems, postprocess, program
 
 DATASETS: tuple[str, ...] = ("humaneval", "mbpp", "multiple-js", "multiple-cpp")
-DEFAULT_MEMORY_LIMIT_MB = 4000  # 4 GB per process
+DEFAULT_MEMORY_LIMIT_MB = 4000  # 4 GB per program
 
 
 def bounded_number(kind: type, minimum: float, maximum: float | None = None, open_minimum: bool = False):
@@ -66,7 +66,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--seed", type=int, default=0, help="random seed, set before each task (default: 0)")
     group.add_argument(
         "--memory-limit-mb", type=bounded_number(int, 256), default=DEFAULT_MEMORY_LIMIT_MB,
-        help=f"writable memory of each process of a program, in MB (default: {DEFAULT_MEMORY_LIMIT_MB})",
+        help=f"memory of each program in MB: all its processes, files and /tmp together "
+             f"(default: {DEFAULT_MEMORY_LIMIT_MB}; --workers programs run at once)",
     )
     group.add_argument("--workers", type=bounded_number(int, 1), default=os.cpu_count() or 1,
                        help="programs run at once (default: the number of CPUs)")
