@@ -1,5 +1,4 @@
-"""Run untrusted programs in an operating-system sandbox: bubblewrap over Linux namespaces,
-a cgroup per program, and a seccomp filter.
+"""Run untrusted programs in an operating-system sandbox: bubblewrap, a cgroup per program, seccomp.
 
 Each program's job (its files and the commands that build and run it) runs in a sandbox of its
 own, made of these parts:

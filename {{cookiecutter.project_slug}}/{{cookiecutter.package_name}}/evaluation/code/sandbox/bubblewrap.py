@@ -184,13 +184,13 @@ class Sandbox:
             if self.unsafe:
                 workspace = Path(tempfile.mkdtemp(prefix="code-eval-"))
                 try:
-                    return self.run_unsandboxed(workspace, self.job(token, str(workspace), None, files, steps),
-                                                token, steps)
+                    job = self.job(token, str(workspace), None, files, steps)
+                    return self.run_unsandboxed(workspace, job, token, steps)
                 finally:
                     remove_quietly(workspace)
             with self.limits.program() as cgroup_procs:
-                return self.run_sandboxed(cgroup_procs, self.job(token, WORKSPACE, user_id, files, steps),
-                                          token, steps)
+                job = self.job(token, WORKSPACE, user_id, files, steps)
+                return self.run_sandboxed(cgroup_procs, job, token, steps)
         finally:
             self.user_ids.put(user_id)
 

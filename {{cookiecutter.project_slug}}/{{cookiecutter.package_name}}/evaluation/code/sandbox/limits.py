@@ -1,5 +1,4 @@
-"""Whole-program limits: a cgroup for each program caps the memory, the processes and the CPU
-share of all its processes together.
+"""Whole-program limits: a cgroup per program caps the memory, processes and CPU share of all its processes.
 
 The memory a program's group is charged with is all of it: its processes' memory, the files it
 writes (its folder and /tmp are in memory), memfds and shared memory, and the kernel's own

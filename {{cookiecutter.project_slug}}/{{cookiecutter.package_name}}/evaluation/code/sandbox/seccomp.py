@@ -1,4 +1,4 @@
-"""The seccomp filter bubblewrap loads: system calls and socket families no benchmark program needs fail with EPERM.
+"""The seccomp filter bubblewrap loads: calls and socket families no benchmark program needs fail (EPERM).
 
 Refused: sockets other than AF_UNIX, AF_INET and AF_INET6 (no vsock, netlink, packet...),
 io_uring, the kernel keyring, new namespaces (unshare, setns, clone with a namespace flag),
