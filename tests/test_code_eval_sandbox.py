@@ -460,8 +460,9 @@ def test_the_seccomp_filter_decides_as_intended_on_each_architecture(code, machi
 
 
 def host_free() -> int:
-    """The host's free memory and disk, in bytes."""
-    return psutil.virtual_memory().available + shutil.disk_usage("/").free + shutil.disk_usage("/tmp").free
+    """The host's free memory and disk (of / and /tmp, once if they are one file system), in bytes."""
+    disks = {os.stat(path).st_dev: shutil.disk_usage(path).free for path in ("/", "/tmp")}
+    return psutil.virtual_memory().available + sum(disks.values())
 
 
 def host_loss_sampler(stop: threading.Event, samples: list):
@@ -498,20 +499,20 @@ def test_a_program_is_capped_as_a_whole_however_it_spreads_its_memory(code):
     }
     samples: list = []
     stop = threading.Event()
-    with code.sandbox.Sandbox(MEMORY_LIMIT_MB * 1_000_000, [], 1) as box:
+    with code.sandbox.Sandbox(MEMORY_LIMIT_MB * 1_000_000, [], 2) as box:  # two at once, as on 2 CPUs
         before = host_free()
         sampler = threading.Thread(target=host_loss_sampler, args=(stop, samples))
         sampler.start()
         try:
             programs = [[hog] for hog in hogs.values()] + [[right]]
-            verdicts = code.execution.execute(programs, "python", box, 1, "hogs")
+            verdicts = code.execution.execute(programs, "python", box, 2, "hogs")
         finally:
             stop.set()
             sampler.join()
         peak = peak_memory(box)
     assert [problem[0].passed for problem in verdicts] == [False] * len(hogs) + [True]
     assert before - min(samples) < HOST_LOSS_LIMIT
-    assert peak <= MEMORY_LIMIT_MB * 1_000_000 * 1.05
+    assert peak <= (MEMORY_LIMIT_MB * 1_000_000 + code.sandbox.limits.OTHER_PROGRAM_SHARE) * 1.02
 
 
 def test_the_number_of_files_is_bounded_by_the_memory_cap(code):
@@ -594,6 +595,7 @@ def test_cgroup_v2_groups_are_made_where_the_rules_allow(code, tmp_path, monkeyp
     program_limits = limits.ProgramLimits("evaluation-x", 123_000_000, 2)
     group = program_limits.parents[limits.UNIFIED]
     assert group == (top / "user" / "scope" / "evaluation-x" if delegated else top / "evaluation-x")
+    assert (group / "memory.max").read_text() == str(123_000_000 + limits.OTHER_PROGRAM_SHARE)
     if delegated:  # the evaluation moved itself out of the way of its programs' controllers
         assert (top / "user" / "scope" / "evaluation" / "cgroup.procs").read_text() == str(os.getpid())
     with program_limits.program() as procs:

@@ -67,7 +67,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--memory-limit-mb", type=bounded_number(int, 256), default=DEFAULT_MEMORY_LIMIT_MB,
         help=f"memory of each program in MB: all its processes, files and /tmp together "
-             f"(default: {DEFAULT_MEMORY_LIMIT_MB}; --workers programs run at once)",
+             f"(default: {DEFAULT_MEMORY_LIMIT_MB}); the programs running at once hold at most this "
+             "plus 256 MB for each other worker",
     )
     group.add_argument("--workers", type=bounded_number(int, 1), default=os.cpu_count() or 1,
                        help="programs run at once (default: the number of CPUs)")

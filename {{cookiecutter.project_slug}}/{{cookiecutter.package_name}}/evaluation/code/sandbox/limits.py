@@ -3,7 +3,10 @@
 The memory a program's group is charged with is all of it: its processes' memory, the files it
 writes (its folder and /tmp are in memory), memfds and shared memory, and the kernel's own
 records of them (a file count costs memory too). Reaching the cap makes writes fail and the
-kernel kills the group's largest process; the host keeps the rest.
+kernel kills the group's largest process; the host keeps the rest. The evaluation's group holds
+its programs together to the cap plus `OTHER_PROGRAM_SHARE` for each other worker: programs
+running at once never take the host more than that, and one program at its cap leaves each
+other one that much (so that it is the one its own cap stops).
 
 Where the groups are made, in this order:
 - cgroup v2 with the memory and pids controllers, under root: a group of the evaluation's own
@@ -34,6 +37,7 @@ from pathlib import Path
 from .tools import UNSAFE_FLAG, CannotExecute
 
 MAX_PROCESSES = 256  # processes and threads of one program (node alone runs about a dozen)
+OTHER_PROGRAM_SHARE = 256_000_000  # bytes: g++ on bits/stdc++.h holds 200 MB, Python with pandas 110
 REQUIRED = ("memory", "pids")
 OPTIONAL = ("cpu",)
 UNIFIED = "unified"  # the one cgroup v2 hierarchy, standing for all its controllers
@@ -221,6 +225,9 @@ class ProgramLimits:
         self.max_processes = max_processes
         self.parents = evaluation_groups(name)
         self.numbers = itertools.count()
+        self.total_bytes = memory_bytes + (workers - 1) * OTHER_PROGRAM_SHARE
+        for kind, parent in self.parents.items():
+            self.cap_memory(kind, parent, self.total_bytes)
         try:
             if "cpu" in self.parents:  # cgroup v1: 1024 shares a process
                 write(self.parents["cpu"] / "cpu.shares", str(min(1024 * workers, 262144)))
@@ -237,18 +244,22 @@ class ProgramLimits:
             return f"cgroup v2 ({', '.join(controllers)})"
         return f"cgroup v1 ({', '.join(self.parents)})"
 
-    def apply(self, kind: str, group: Path) -> None:
-        """Write the caps into one program's group of one hierarchy."""
+    @staticmethod
+    def cap_memory(kind: str, group: Path, memory_bytes: int) -> None:
+        """Cap `group`'s memory (swap included) if `kind` is a hierarchy with memory."""
         if kind == UNIFIED:
-            write(group / "memory.max", str(self.memory_bytes))
+            write(group / "memory.max", str(memory_bytes))
             if (group / "memory.swap.max").exists():
                 write(group / "memory.swap.max", "0")
-            write(group / "pids.max", str(self.max_processes))
         elif kind == "memory":
-            write(group / "memory.limit_in_bytes", str(self.memory_bytes))
+            write(group / "memory.limit_in_bytes", str(memory_bytes))
             if (group / "memory.memsw.limit_in_bytes").exists():  # memory and swap together
-                write(group / "memory.memsw.limit_in_bytes", str(self.memory_bytes))
-        elif kind == "pids":
+                write(group / "memory.memsw.limit_in_bytes", str(memory_bytes))
+
+    def apply(self, kind: str, group: Path) -> None:
+        """Write the caps into one program's group of one hierarchy."""
+        self.cap_memory(kind, group, self.memory_bytes)
+        if kind in (UNIFIED, "pids"):
             write(group / "pids.max", str(self.max_processes))
 
     @contextmanager
