@@ -151,7 +151,9 @@ def score_generations(path: Path, dataset: str, args: argparse.Namespace) -> str
     return f"pass@1: {pass_at_ks(passed(verdicts))['pass@1']}"
 
 
-def evaluation_settings(args: argparse.Namespace, max_length: int, stop_words: list[str]) -> dict[str, Any]:
+def evaluation_settings(
+    args: argparse.Namespace, max_length: int, stop_words: list[str], sandbox: Sandbox
+) -> dict[str, Any]:
     """What decided a task's scores, for its results file."""
     return {
         "base_model": args.base_model_name_path,
@@ -167,6 +169,7 @@ def evaluation_settings(args: argparse.Namespace, max_length: int, stop_words: l
         "batch_size": args.batch_size,
         "stop_words": stop_words,
         "sandbox": "none" if args.unsafe_no_sandbox else "bubblewrap",
+        "sandbox_holds": sandbox.description,
         "memory_limit_mb": args.memory_limit_mb,
         "time_limits_s": {"python": PYTHON_TIME_LIMIT, "node": NODE_TIME_LIMIT,
                           "g++": CPP_TIME_LIMIT, "c++ program": CPP_TIME_LIMIT},
@@ -195,7 +198,7 @@ def evaluate_task(
     scores = pass_at_ks(passed(verdicts))
     results = {
         task.name: scores,
-        "config": evaluation_settings(args, max_length, stop_words),
+        "config": evaluation_settings(args, max_length, stop_words, sandbox),
         "verdicts": [[verdict.status for verdict in problem] for problem in verdicts],
     }
     results_path = args.output_dir / f"evaluation_results_{task.name}_{args.run_name}.json"
