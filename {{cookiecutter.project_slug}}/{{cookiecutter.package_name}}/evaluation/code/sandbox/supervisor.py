@@ -191,6 +191,7 @@ def run_step(step: dict, job: dict) -> dict:
 
 def main() -> None:
     set_dumpable(False)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)  # no handler: the namespace's first process ignores it
     job = json.loads(sys.stdin.buffer.read())
     workspace, user_id = job["workspace"], job["user_id"]
     for name, text in job["files"].items():
