@@ -1,30 +1,43 @@
 #!/usr/bin/env bash
 # Create .venv (once) and install the pinned development stack into it.
+#   bash scripts/setup.sh                     what the demo needs: the Python stack
+#   bash scripts/setup.sh --code-evaluation   and the system tools of the Code evaluation's tests
+#                                             (bubblewrap for its sandbox, node, g++)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# The Code evaluation's tests run programs in a bubblewrap sandbox, under node and g++.
-missing=()
-command -v bwrap >/dev/null || missing+=(bubblewrap)
-command -v node >/dev/null || missing+=(nodejs)
-command -v g++ >/dev/null || missing+=(g++)
-if (( ${#missing[@]} )); then
-  if ! command -v apt-get >/dev/null; then
-    echo "setup: install ${missing[*]} with your package manager" >&2
-    exit 1
+say() { echo "setup: $*"; }
+if [[ ${1:-} == --code-evaluation ]]; then
+  missing=()
+  command -v bwrap >/dev/null || missing+=(bubblewrap)
+  command -v node >/dev/null || missing+=(nodejs)
+  command -v g++ >/dev/null || missing+=(g++)
+  if (( ${#missing[@]} )); then
+    if ! command -v apt-get >/dev/null; then
+      echo "setup: install ${missing[*]} with your package manager" >&2
+      exit 1
+    fi
+    sudo=$([[ $(id -u) == 0 ]] || echo sudo)
+    # wait for another apt or dpkg (an unattended upgrade, say) instead of failing on its lock
+    apt=(-o DPkg::Lock::Timeout=600)
+    say "installing ${missing[*]} (apt-get; waits up to 10 minutes for another apt to finish) ..."
+    $sudo apt-get "${apt[@]}" update -qq
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get "${apt[@]}" install -y -qq "${missing[@]}"
   fi
-  sudo=$([[ $(id -u) == 0 ]] || echo sudo)
-  $sudo apt-get update -qq
-  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
 fi
 if [[ ! -x .venv/bin/python ]]; then
+  say "creating .venv ..."
   python3 -m venv .venv
 fi
 stamp=.venv/.requirements-dev.sha
 wanted=$(sha256sum requirements-dev.txt | cut -d' ' -f1)
 if [[ ! -f $stamp || $(cat "$stamp") != "$wanted" ]]; then
+  # pip's own lines, one per package it collects, show the progress of a first install (minutes)
+  progress() { grep --line-buffered -E '^(Collecting|Installing collected|Successfully installed)' || true; }
   .venv/bin/python -m pip install --quiet --upgrade pip
-  # torch first and alone: the CPU wheel on disk, not a multi-GB CUDA build.
-  .venv/bin/python -m pip install --quiet "torch==2.13.0"
-  .venv/bin/python -m pip install --quiet -r requirements-dev.txt
+  say "installing torch 2.13.0 (the CPU wheel on disk, not a multi-GB CUDA build) ..."
+  .venv/bin/python -m pip install --progress-bar off "torch==2.13.0" | progress
+  say "installing the pinned stack of requirements-dev.txt (a few minutes on a fresh machine) ..."
+  .venv/bin/python -m pip install --progress-bar off -r requirements-dev.txt | progress
   echo "$wanted" > "$stamp"
+  say "done"
 fi

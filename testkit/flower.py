@@ -15,7 +15,9 @@ import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -236,14 +238,35 @@ class LocalSuperLink:
             cwd=project_dir, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
 
-    def run(self, project_dir: Path, overrides: dict[str, object], timeout: float = 900) -> RunOutcome:
+    def run(
+        self, project_dir: Path, overrides: dict[str, object], timeout: float = 900,
+        progress: Callable[[str], None] | None = None,
+    ) -> RunOutcome:
         """Run the project to its end, then read the run's whole log and its status.
 
-        The live stream can stop before the last lines arrive, so the stored log of the run
-        (`flwr log --show`) is appended to what was streamed.
+        `progress` is called with each streamed line as it arrives. The live stream can stop
+        before the last lines arrive, so the stored log of the run (`flwr log --show`) is
+        appended to what was streamed.
         """
         process = self.start_run(project_dir, overrides)
-        output, _ = process.communicate(timeout=timeout)
+        timed_out = threading.Event()
+        watchdog = threading.Timer(timeout, lambda: (timed_out.set(), process.kill()))
+        watchdog.start()
+        lines = []
+        try:
+            for line in process.stdout:
+                lines.append(line)
+                if progress is not None:
+                    progress(line)
+            process.wait()
+        finally:
+            watchdog.cancel()
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        if timed_out.is_set():
+            raise subprocess.TimeoutExpired(process.args, timeout, output="".join(lines))
+        output = "".join(lines)
         if started := re.search(r"Successfully started run (\d+)", output):
             stored = subprocess.run(
                 [str(BIN_DIR / "flwr"), "log", started.group(1), "--show"],

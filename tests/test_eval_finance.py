@@ -497,3 +497,19 @@ def test_a_partial_local_fiqa_copy_is_named_in_a_warning(finance, tmp_path, caps
     ]
     with pytest.raises(FileNotFoundError, match=r"tfns/validation\.jsonl"):
         finance.load_examples("tfns", tmp_path / "nothing")
+
+
+def test_help_names_each_benchmarks_files_and_a_missing_copy_is_one_line(rendered_challenge, tmp_path, capsys):
+    evaluation = rendered_challenge("finance")("eval")
+    with pytest.raises(SystemExit):
+        evaluation.main(["--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    for name in ("DIR/fpb/train", "DIR/fiqa/train", "DIR/fiqa/validation", "DIR/fiqa/test", "DIR/tfns/validation"):
+        assert name in help_text, help_text
+    (tmp_path / "fpb").mkdir()
+    with pytest.raises(SystemExit) as failure:
+        evaluation.main(["--base-model-name-path", str(tmp_path / "no-model"), "--data-dir", str(tmp_path),
+                         "--datasets", "fpb"])
+    assert failure.value.code == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and str(tmp_path / "fpb" / "train.jsonl") in error, error

@@ -89,6 +89,8 @@ BENCHMARKS: dict[str, FinanceBenchmark] = {
                              tfns_example),
 }
 DATASETS = tuple(BENCHMARKS)
+# what --data-dir holds: <dir>/<file>.{jsonl,json,parquet}
+DATA_FILES = tuple(f"{name}/{split}" for name, benchmark in BENCHMARKS.items() for split in benchmark.splits)
 
 
 def local_splits(name: str, splits: tuple[str, ...], data_dir: Path | None) -> tuple[str, ...]:
