@@ -151,7 +151,8 @@ def sandbox(code):
 
 def judge(code, sandbox, language, programs):
     """The verdict of each program, judged as the evaluation judges them."""
-    return [problem[0] for problem in code.execution.execute([[p] for p in programs], language, sandbox, 2, "test")]
+    verdicts = code.execution.execute([[program] for program in programs], language, sandbox, 2, "test")
+    return [problem[0] for problem in verdicts]
 
 
 # Programs that pass in the harness, whose worker had imported numpy, pandas and multiprocessing
@@ -295,7 +296,8 @@ def test_a_pinned_revision_that_is_a_loading_script_is_read_from_the_parquet_exp
     monkeypatch.setattr(code.tasks.load_split.__globals__["datasets"], "load_dataset", load_dataset)
     assert code.tasks.load_problems(code.tasks.TASKS["multiple-cpp"], None).tests == ["t"]
     assert calls == [code.tasks.MULTIPLE_REVISION, "refs/convert/parquet"]
-    assert f"nuprl/MultiPL-E at revision {code.tasks.MULTIPLE_REVISION} is a loading script" in capsys.readouterr().err
+    warning = capsys.readouterr().err
+    assert f"nuprl/MultiPL-E at revision {code.tasks.MULTIPLE_REVISION} is a loading script" in warning
 
 
 @pytest.mark.parametrize(

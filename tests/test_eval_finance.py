@@ -244,11 +244,10 @@ def official_answers(load_case, finance, data_dir):
         if (case, batch_size) not in done:
             model, tokenizer = load_case(case, official=True)
             official_setup(model, tokenizer)
-            done[case, batch_size] = {
-                name: official_inference(model, tokenizer, [e["prompt"] for e in finance.load_examples(name, data_dir)],
-                                         batch_size)
-                for name in BENCHMARKS
-            }
+            prompts = {name: [example["prompt"] for example in finance.load_examples(name, data_dir)]
+                       for name in BENCHMARKS}
+            done[case, batch_size] = {name: official_inference(model, tokenizer, prompts[name], batch_size)
+                                      for name in BENCHMARKS}
         return done[case, batch_size]
 
     return answers
@@ -481,7 +480,8 @@ def test_each_case_gives_the_official_predictions(finance, data_dir, load_case, 
                 assert finance.is_settled(record["output"])
                 stopped_early += 1
         predictions = [change_target(official_out_text(decoded)) for decoded in official[name]]
-        assert finance.accuracy(records[name]) == official_accuracy(predictions, [r["gold"] for r in records[name]])
+        golds = [record["gold"] for record in records[name]]
+        assert finance.accuracy(records[name]) == official_accuracy(predictions, golds)
     warnings = capsys.readouterr().err
     changes = DECODING_CASES[case]
     if changes.get("generation", {}).get("do_sample"):
@@ -554,8 +554,11 @@ def test_a_prompt_of_512_tokens_or_more_is_named_in_a_warning(finance, load_case
         official_inference(model, tokenizer, [example["prompt"] for example in examples], 2)
     limits = []
     generate = model.generate
-    monkeypatch.setattr(model, "generate", lambda **kwargs: limits.append(
-        {key: kwargs[key] for key in ("max_length", "max_new_tokens") if key in kwargs}) or generate(**kwargs))
+    def spy(**kwargs):
+        limits.append({key: kwargs[key] for key in ("max_length", "max_new_tokens") if key in kwargs})
+        return generate(**kwargs)
+
+    monkeypatch.setattr(model, "generate", spy)
     records = finance.answer_examples(model, tokenizer, examples, 2, "fpb")
     warning = capsys.readouterr().err
     assert "fpb: row(s) 3 have prompts of 64 tokens or more" in warning and "(rows 2-3)" in warning

@@ -17,9 +17,10 @@ official prediction:
 - other greedy decoding (right padding, a repetition penalty...): the official batches and
   `generate` call, with a stopping criterion that ends each row once its score is settled
   (the other rows of its batch are computed as before);
-- sampling or beam search: the official batches and call, unchanged, seeded as officially (just
-  before the first answer). Sampled predictions are the official ones only where the same random
-  numbers are drawn (same device, software, batch size and benchmark order): a warning says so.
+- sampling, beam search and the other ways of decoding: the official batches and call,
+  unchanged, seeded as officially (just before the first answer). Sampled predictions are the
+  official ones only where the same random numbers are drawn (same device, software, batch
+  size and benchmark order): a warning says so.
 
 `--left-padding` pads every batch on the left instead, as a decoder-only model needs: with a
 tokenizer that pads on the right, the official tool continues a batch's shorter prompts after
@@ -246,7 +247,7 @@ class SettledRows(StoppingCriteria):
 def official_decoding(model, tokenizer, prompts: Sequence[str], batch_size: int, padding_side: str,
                       description: str) -> list[str]:
     """Each prompt's decoded row as the official batches and `generate` call give it; with greedy
-    decoding, a row ends once its score is settled (sampling and beam search run unchanged)."""
+    decoding, a row ends once its score is settled (other decoding runs unchanged)."""
     stop_settled = model.generation_config.get_generation_mode() == GenerationMode.GREEDY_SEARCH
     outputs = []
     for start in tqdm(range(0, len(prompts), batch_size), desc=description, unit="batch"):
