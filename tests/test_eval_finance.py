@@ -447,7 +447,8 @@ def test_rows_leave_the_batch_at_their_own_step_with_generates_tokens(engine, ti
 
 
 def answer_every_benchmark(finance, data_dir, model, tokenizer, batch_size, left_padding=False):
-    """Our records of every benchmark, in --datasets order, after the run's one preparation."""
+    """Our records of every benchmark, in --datasets order, seeded and prepared as a run is."""
+    torch.manual_seed(2024)
     finance.prepare_as_officially(model, tokenizer, left_padding)
     return {name: finance.answer_examples(model, tokenizer, finance.load_examples(name, data_dir), batch_size,
                                           name, left_padding)
@@ -494,6 +495,15 @@ def test_each_case_gives_the_official_predictions(finance, data_dir, load_case, 
     assert ("pads on the right" in warnings) is (tokenizer.padding_side == "right")
 
 
+def test_a_run_seeds_as_the_official_tool_before_loading_the_model(evaluation, finance, monkeypatch):
+    states = []
+    monkeypatch.setattr(finance, "evaluate_tasks", lambda *args, **_: states.append(torch.get_rng_state()))
+    torch.manual_seed(0)
+    finance.evaluate(evaluation.build_parser(finance).parse_args(["--base-model-name-path", "unused"]))
+    torch.manual_seed(2024)
+    assert torch.equal(states[0], torch.get_rng_state())
+
+
 def test_a_generation_config_that_changes_decoding_changes_the_official_answers(official_answers):
     """The cases above are not the same one: the penalty and the padding side change answers."""
     def texts(case):
@@ -512,6 +522,7 @@ def test_a_pad_token_is_added_as_the_official_tool_adds_it(finance, load_case, m
     text = finance.finance_prompt(finance.sentiment_instruction("news"), "Sales [PAD] rose")
     size = len(tokenizer)
     before = tokenizer(text)["input_ids"]
+    torch.manual_seed(2024)
     finance.prepare_as_officially(model, tokenizer)
     official_model, official_tokenizer = load_case(case, official=True)
     official_setup(official_model, official_tokenizer)

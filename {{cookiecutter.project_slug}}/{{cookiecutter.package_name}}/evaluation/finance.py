@@ -18,7 +18,7 @@ official prediction:
   `generate` call, with a stopping criterion that ends each row once its score is settled
   (the other rows of its batch are computed as before);
 - sampling, beam search and the other ways of decoding: the official batches and call,
-  unchanged, seeded as officially (just before the first answer). Sampled predictions are the
+  unchanged, seeded as officially (before the model loads). Sampled predictions are the
   official ones only where the same random numbers are drawn (same device, software, batch
   size and benchmark order): a warning says so.
 
@@ -189,10 +189,9 @@ def decodes_by_argmax(model) -> bool:
 
 
 def prepare_as_officially(model, tokenizer, left_padding: bool = False) -> None:
-    """What the official tool does once before its first answer: the seed, and the `[PAD]` token
-    when the tokenizer has none or pads with its end of sequence. Warns where these predictions
-    are not, or may not be, the official ones."""
-    torch.manual_seed(OFFICIAL_SEED)
+    """What the official tool does once, after loading, before its first answer: the `[PAD]`
+    token when the tokenizer has none or pads with its end of sequence. Warns where these
+    predictions are not, or may not be, the official ones."""
     if not tokenizer.pad_token or tokenizer.pad_token_id == tokenizer.eos_token_id:
         tokenizer.add_special_tokens({"pad_token": PAD_TOKEN})
         model.resize_token_embeddings(len(tokenizer))
@@ -210,7 +209,7 @@ def prepare_as_officially(model, tokenizer, left_padding: bool = False) -> None:
         settings = ", ".join(f"{name}={getattr(config, name)}" for name in ("temperature", "top_p", "top_k"))
         warn(f"the model's generation_config samples ({settings}), and so does the official tool: the "
              f"predictions are the official ones only where the same random numbers are drawn (seed "
-             f"{OFFICIAL_SEED}, set before the first answer; the same device, software, --batch-size and "
+             f"{OFFICIAL_SEED}, set before the model loads; the same device, software, --batch-size and "
              "--datasets order), so they may differ from the leaderboard's")
 
 
@@ -339,6 +338,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def evaluate(args: argparse.Namespace) -> None:
     """Answer, score and record every chosen benchmark."""
+    torch.manual_seed(OFFICIAL_SEED)  # as the official tool, before loading the model
     evaluate_tasks(args, [task(name, args.left_padding) for name in args.datasets],
                    prepare=partial(prepare_as_officially, left_padding=args.left_padding))
 
