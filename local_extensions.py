@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import re
@@ -10,6 +11,7 @@ import sys
 from pathlib import Path
 
 from cookiecutter.exceptions import FailedHookException
+from jinja2 import Environment, pass_environment
 from jinja2.ext import Extension
 from slugify import slugify
 
@@ -18,6 +20,8 @@ _PACKAGE_DIR = TEMPLATE_DIR / "{{cookiecutter.project_slug}}" / "{{cookiecutter.
 _LORA_TARGETS = _PACKAGE_DIR / "lora_targets.py"
 _CHALLENGES = _PACKAGE_DIR / "challenges.py"
 APP_NAME_MAX = 32
+_NOT_ANSWERS = ("__prompts__", "__answers_validated")  # the `__` keys that are no answers
+LONG_PREFIX, SHORT_PREFIX = "flowertune-", "ft-"
 _PRE_GEN_HOOK = TEMPLATE_DIR / "hooks" / "pre_gen_project.py"
 
 
@@ -49,11 +53,18 @@ def load_challenges():
 
 
 def challenge(name: object):
-    """The facts of the challenge called `name` (dataset, nodes, fraction, benchmarks, ...)."""
-    try:
-        return load_challenges().challenge(str(name))
-    except ValueError as error:
-        raise FailedHookException(f"ERROR: {error}") from None
+    """The facts of the challenge called `name` (dataset, nodes, fraction, benchmarks, ...).
+
+    An unknown name gives the default challenge's facts, so that the defaults which depend on
+    the challenge still render and `validate_answers` can name every bad answer at once.
+    """
+    challenges = load_challenges()
+    return challenges.CHALLENGES.get(str(name).strip(), challenges.CHALLENGES[challenges.DEFAULT_CHALLENGE])
+
+
+def federation_config(challenge_name: object, num_cpus: object, num_gpus: object) -> str:
+    """The `--federation-config` value of the README's run command (see `challenges.py`)."""
+    return load_challenges().federation_config(str(challenge_name), int(num_cpus), float(num_gpus))
 
 
 def leading_words(slug: str, max_length: int) -> str:
@@ -70,16 +81,25 @@ def leading_words(slug: str, max_length: int) -> str:
 def app_slug(project_name: object, challenge_name: object) -> str:
     """A Flower app name (at most 32 characters) from the project name.
 
-    When the name ends with the challenge's title and is too long, the model part is shortened
-    instead of the title, so that one model rendered for two challenges gets two folders.
+    A name that is too long first shortens its leading `flowertune` to `ft`; if it is still too
+    long, the model part keeps its leading words and gains 4 characters of a hash of the whole
+    name, so that two models (an instruct and a base variant, say) never share a folder. A
+    challenge title at the end is always kept, so that one model rendered for two challenges
+    gets two folders.
     """
     slug = slugify(str(project_name))
     if len(slug) <= APP_NAME_MAX:
         return slug
     suffix = "-" + slugify(challenge(challenge_name).title)
-    if str(challenge_name) != load_challenges().DEFAULT_CHALLENGE and slug.endswith(suffix):
-        return leading_words(slug[: -len(suffix)], APP_NAME_MAX - len(suffix)) + suffix
-    return slugify(str(project_name), max_length=APP_NAME_MAX, word_boundary=True)
+    if str(challenge_name) == load_challenges().DEFAULT_CHALLENGE or not slug.endswith(suffix):
+        suffix = ""
+    body = slug[: len(slug) - len(suffix)]
+    if body.startswith(LONG_PREFIX):
+        body = SHORT_PREFIX + body[len(LONG_PREFIX):]
+    if len(body + suffix) <= APP_NAME_MAX:
+        return body + suffix
+    digest = hashlib.sha1(slug.encode("utf-8")).hexdigest()[:4]
+    return leading_words(body, APP_NAME_MAX - len(suffix) - len(digest) - 1) + "-" + digest + suffix
 
 
 def toml_string(value: object) -> str:
@@ -107,22 +127,48 @@ def lora_target_modules(answer: object, base_model: object) -> str:
     return _load_lora_targets().resolve_target_modules(str(base_model), str(answer))
 
 
-def validate_answers(answers: dict) -> str:
+@pass_environment
+def validate_answers(environment: Environment, answers: dict) -> str:
     """Check every answer with the pre-generation hook's rules, before anything is written.
 
-    Raises `FailedHookException` (which the cookiecutter CLI prints as one line) naming the
-    field, the value and what is allowed; first prints a command line that renders the same
-    answers again, so that nothing typed at the prompts is lost.
+    Raises `FailedHookException` (which the cookiecutter CLI prints without a traceback) with
+    one line per bad answer, naming the field, the value and what is allowed; first prints a
+    command line that renders the same answers again, so that nothing typed at the prompts is
+    lost.
     """
     hook = _load(_PRE_GEN_HOOK, "flowertune_pre_gen_project")
-    choices = json.loads((TEMPLATE_DIR / "cookiecutter.json").read_text(encoding="utf-8"))
+    spec = json.loads((TEMPLATE_DIR / "cookiecutter.json").read_text(encoding="utf-8"))
     try:
-        hook.validate(answers, {field: choices[field] for field in hook.CHOICES})
-    except hook.AnswerError as error:
-        print(f"Your answers are kept: fix {error.field} in this command and run it.\n"
-              f"  {rerun_command(answers)}", file=sys.stderr)
-        raise FailedHookException(f"ERROR: {error}") from None
+        hook.validate(answers, spec["_choices"])
+    except hook.InvalidAnswers as error:
+        print(f"Your answers are kept: fix {', '.join(error.fields)} in this command and run it.\n"
+              f"  {rerun_command(given_answers(environment, spec, answers))}", file=sys.stderr)
+        raise FailedHookException(str(error)) from None
     return "yes"
+
+
+def cookiecutter_command() -> list[str]:
+    """How the running cookiecutter was started: its own executable, else `python -m cookiecutter`."""
+    program = Path(sys.argv[0]) if sys.argv and sys.argv[0] else None
+    if program is not None and program.name == "cookiecutter":
+        return [sys.argv[0]]
+    return [sys.executable, "-m", "cookiecutter"]
+
+
+def given_answers(environment: Environment, spec: dict, answers: dict) -> dict:
+    """The answers worth repeating: every prompted one and every unprompted `__x` one, except
+    those that still equal the default they were derived from (the project name from the
+    model, say), so that they follow the fixed answers when rendered again."""
+    kept = {}
+    for key, value in answers.items():
+        if key.startswith("_") and (not key.startswith("__") or key in _NOT_ANSWERS):
+            continue
+        default = spec.get(key)
+        if isinstance(default, str) and "{{" in default:
+            if environment.from_string(default).render(cookiecutter=answers) == str(value):
+                continue
+        kept[key] = value
+    return kept
 
 
 def rerun_command(answers: dict) -> str:
@@ -130,8 +176,8 @@ def rerun_command(answers: dict) -> str:
     def text(value: object) -> str:
         return str(value).lower() if isinstance(value, bool) else str(value)
 
-    given = [f"{key}={text(value)}" for key, value in answers.items() if not key.startswith("_")]
-    return shlex.join(["cookiecutter", "--no-input", str(TEMPLATE_DIR), *given])
+    given = [f"{key}={text(value)}" for key, value in answers.items()]
+    return shlex.join([*cookiecutter_command(), "--no-input", str(TEMPLATE_DIR), *given])
 
 
 # An answer is rendered as Jinja only when it refers to other answers ({{ cookiecutter.x }});
@@ -153,6 +199,7 @@ class FlowerTuneExtension(Extension):
         environment.filters["validate_answers"] = validate_answers
         environment.filters["challenge"] = challenge
         environment.filters["app_slug"] = app_slug
+        environment.filters["federation_config"] = federation_config
 
     def preprocess(self, source: str, name: str | None, filename: str | None = None) -> str:
         """Turn an answer string with stray Jinja markup into an expression of its own text."""

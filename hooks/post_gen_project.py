@@ -49,20 +49,20 @@ def prune_evaluation(evaluation_dir: Path, challenges, kept: str) -> list[Path]:
     return removed
 
 
-def next_steps(project_dir: Path, num_supernodes: int, num_cpus: int, num_gpus: float) -> str:
-    """The commands that take a new user from the rendered folder to a trained adapter."""
+def next_steps(project_dir: Path, federation_config: str) -> str:
+    """The commands that take a new user from the rendered folder to a trained adapter: the
+    README's Set-up and Run commands, in its order."""
     return f"""
 Your FlowerTune baseline is in {project_dir}
 
-Next steps:
-  1. Install:   cd {project_dir} && python -m venv .venv && . .venv/bin/activate && pip install -e .
-  2. Connect:   add the connection from README.md ("Connect to a Flower simulation") to
-                $FLWR_HOME/config.toml (default ~/.flwr/config.toml), then set its
-                {num_supernodes} SuperNodes once:
-                flwr federation simulation-config --num-supernodes {num_supernodes} \\
-                    --client-resources-num-cpus {num_cpus} --client-resources-num-gpus {num_gpus}
-  3. Run:       FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION=1 flwr run . --stream
-  4. Evaluate:  the adapters are saved under results/<run>/peft_<round>/; see README.md, Evaluation.
+Next steps (README.md, "Set-up" and "Run", explains each):
+  cd {project_dir}
+  python -m venv .venv && . .venv/bin/activate
+  pip install -e .
+  export FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION=1
+  flwr run . local --stream --federation-config "{federation_config}"
+
+The global adapters are saved under results/<run>/peft_<round>/; README.md, "Evaluation", scores them.
 """
 
 
@@ -70,8 +70,7 @@ def main() -> None:
     package_dir = PROJECT_DIR / PACKAGE_NAME
     challenges = load_challenges(package_dir)
     prune_evaluation(package_dir / "evaluation", challenges, CHALLENGE)
-    num_supernodes = challenges.challenge(CHALLENGE).num_supernodes
-    print(next_steps(PROJECT_DIR, num_supernodes, int(NUM_CPUS), float(NUM_GPUS)))
+    print(next_steps(PROJECT_DIR, challenges.federation_config(CHALLENGE, int(NUM_CPUS), float(NUM_GPUS))))
 
 
 if __name__ == "__main__":

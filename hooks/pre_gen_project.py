@@ -1,7 +1,7 @@
 """Validate every answer before anything is rendered; one line per bad answer, exit 1.
 
-Importable as a module (`validate`, `problems`) for tests; cookiecutter runs it as a script
-after substituting the answers below.
+Importable as a module (`validate`, `problems`) for tests and the template's Jinja extension;
+cookiecutter runs it as a script after substituting the answers below.
 """
 
 from __future__ import annotations
@@ -28,19 +28,29 @@ POSITIVE_INTEGERS = (
     "accumulation_steps", "num_server_rounds", "num_cpus", "save_every_round", "seq_length",
 )
 BOOLEANS = ("peft_use_dora", "bf16", "tf32", "gradient_checkpointing", "dynamic_data_seed")
+TRUE_WORDS = ("true", "yes", "y", "1")
+FALSE_WORDS = ("false", "no", "n", "0")
+# Answers given as text and checked against `_choices` in cookiecutter.json (cookiecutter's own
+# choice lists fail with a traceback on a wrong value given to --no-input, before any hook runs).
 CHOICES = (
     "challenge", "quantization", "optimizer", "lr_scheduler_type", "transport_dtype", "license", "strategy",
 )
-# number answers: field -> (lowest, highest, lowest allowed, highest allowed, what is allowed)
+# number answers: field -> (lowest, highest, lowest allowed, highest allowed, what is allowed);
+# the `__` ones are not prompted (only strategies that use them read them) but may be given.
 RANGES = {
-    "proximal_mu": (0.0, math.inf, True, False, "must be a number >= 0"),
-    "server_learning_rate": (0.0, math.inf, False, False, "must be a positive number"),
-    "server_momentum": (0.0, 1.0, True, False, "must be a number in [0, 1)"),
-    "beta_1": (0.0, 1.0, True, False, "must be a number in [0, 1)"),
-    "beta_2": (0.0, 1.0, True, False, "must be a number in [0, 1)"),
-    "tau": (0.0, math.inf, False, False, "must be a positive number"),
+    "__proximal_mu": (0.0, math.inf, True, False, "must be a number >= 0"),
+    "__server_learning_rate": (0.0, math.inf, False, False, "must be a positive number"),
+    "__server_momentum": (0.0, 1.0, True, False, "must be a number in [0, 1)"),
+    "__beta_1": (0.0, 1.0, True, False, "must be a number in [0, 1)"),
+    "__beta_2": (0.0, 1.0, True, False, "must be a number in [0, 1)"),
+    "__tau": (0.0, math.inf, False, False, "must be a positive number"),
     "fraction_evaluate": (0.0, 1.0, True, True, "must be a number in [0, 1]"),
-    "validation_fraction": (0.0, 1.0, False, False, "must be a number in (0, 1)"),
+    "__validation_fraction": (0.0, 1.0, False, False, "must be a number in (0, 1)"),
+    "lora_dropout": (0.0, 1.0, True, False, "must be a number in [0, 1)"),
+    "fraction_fit": (0.0, 1.0, False, True, "must be a number in (0, 1]"),
+    "num_gpus": (0.0, math.inf, True, False, "must be a non-negative number"),
+    "max_lr": (0.0, math.inf, False, False, "must be a positive number"),
+    "min_lr": (0.0, math.inf, False, False, "must be a positive number"),
 }
 
 
@@ -50,6 +60,15 @@ class AnswerError(ValueError):
     def __init__(self, field: str, value: object, allowed: str) -> None:
         super().__init__(f"{field} = {value!r}: {allowed}")
         self.field = field
+
+
+class InvalidAnswers(ValueError):
+    """Every bad answer of a render, one line each."""
+
+    def __init__(self, problems: list[AnswerError]) -> None:
+        super().__init__("\n".join(f"ERROR: {problem}" for problem in problems))
+        self.problems = problems
+        self.fields = [problem.field for problem in problems]
 
 
 def positive_int(field: str, value: object) -> int:
@@ -84,8 +103,8 @@ def boolean(field: str, value: object) -> bool:
     if isinstance(value, bool):
         return value
     text = str(value).strip().lower()
-    if text in ("true", "false"):
-        return text == "true"
+    if text in TRUE_WORDS + FALSE_WORDS:
+        return text in TRUE_WORDS
     raise AnswerError(field, value, "must be true or false")
 
 
@@ -119,80 +138,84 @@ def check_text(field: str, value: object) -> None:
         raise AnswerError(field, value, "must not be empty")
 
 
-def validate(answers: dict, choices: dict[str, list] | None) -> None:
-    """Raise `AnswerError` for the first bad answer (choices unchecked when `None`)."""
-    for field in ("project_name", "project_short_description", "full_name", "gpu_spec"):
-        check_text(field, answers[field])
-    slug = str(answers["project_slug"])
-    if not APP_NAME.match(slug) or len(slug) > APP_NAME_MAX:
+def check_slug(slug: object) -> None:
+    if not APP_NAME.match(str(slug)) or len(str(slug)) > APP_NAME_MAX:
         raise AnswerError(
             "project_slug", slug,
             f"must start with a letter, hold only letters, digits and hyphens, "
             f"and be at most {APP_NAME_MAX} characters (a Flower app name)",
         )
-    package = str(answers["package_name"])
-    if not package.isidentifier() or keyword.iskeyword(package) or not package.isascii():
+
+
+def check_package(package: object) -> None:
+    text = str(package)
+    if not text.isidentifier() or keyword.iskeyword(text) or not text.isascii():
         raise AnswerError("package_name", package, "must be a valid Python identifier")
-    if not EMAIL.match(str(answers["email"])):
-        raise AnswerError("email", answers["email"], "must be an address like name@example.org")
-    if not ACCOUNT.match(str(answers["flower_username"])):
-        raise AnswerError(
-            "flower_username", answers["flower_username"],
-            "must hold only letters, digits, hyphens and underscores",
-        )
-    if not VERSION.match(str(answers["version"])):
-        raise AnswerError("version", answers["version"], "must be a version like 1.0.0")
-    check_base_model(answers["base_model"])
-    check_target_modules(answers["lora_target_modules"])
-    for field in POSITIVE_INTEGERS:
-        positive_int(field, answers[field])
-    for field in BOOLEANS:
-        boolean(field, answers[field])
-    for field in CHOICES if choices else ():
-        allowed = [str(option) for option in choices[field]]
-        if str(answers[field]) not in allowed:
-            raise AnswerError(field, answers[field], "must be one of " + ", ".join(allowed))
-
-    for field in RANGES:
-        in_range(field, answers[field])
-    num_gpus = number("num_gpus", answers["num_gpus"], "must be a non-negative number")
-    if num_gpus < 0:
-        raise AnswerError("num_gpus", answers["num_gpus"], "must be a non-negative number")
-    dropout = number("lora_dropout", answers["lora_dropout"], "must be a number in [0, 1)")
-    if not 0 <= dropout < 1:
-        raise AnswerError("lora_dropout", answers["lora_dropout"], "must be a number in [0, 1)")
-    fraction = number("fraction_fit", answers["fraction_fit"], "must be a number in (0, 1]")
-    if not 0 < fraction <= 1:
-        raise AnswerError("fraction_fit", answers["fraction_fit"], "must be a number in (0, 1]")
-    rates = {}
-    for field in ("max_lr", "min_lr"):
-        rates[field] = number(field, answers[field], "must be a positive number")
-        if rates[field] <= 0:
-            raise AnswerError(field, answers[field], "must be a positive number")
-    if rates["min_lr"] > rates["max_lr"]:
-        raise AnswerError("min_lr", answers["min_lr"], f"must not exceed max_lr ({answers['max_lr']})")
 
 
-def template_choices(answers: dict) -> dict[str, list] | None:
-    """The choice lists of the template's own cookiecutter.json, where the hook can find it.
+def check_pattern(field: str, value: object, pattern: re.Pattern, allowed: str) -> None:
+    if not pattern.match(str(value)):
+        raise AnswerError(field, value, allowed)
 
-    cruft renders without `_repo_dir`, and `cookiecutter .` gives a path relative to a folder
-    the hook does not run in; those answers already passed the same checks, choices included,
-    in the template's Jinja extension (`validate_answers`).
-    """
-    spec_file = Path(answers.get("_repo_dir", "")) / "cookiecutter.json"
-    if "_repo_dir" not in answers or not spec_file.is_absolute() or not spec_file.is_file():
-        return None
-    spec = json.loads(spec_file.read_text(encoding="utf-8"))
-    return {field: spec[field] for field in CHOICES}
+
+def check_choice(field: str, value: object, allowed: list) -> None:
+    options = [str(option) for option in allowed]
+    if str(value) not in options:
+        raise AnswerError(field, value, "must be one of " + ", ".join(options))
+
+
+def checks(answers: dict, choices: dict[str, list] | None) -> list:
+    """One zero-argument check per answer rule."""
+    rules = [lambda f=field: check_text(f, answers[f])
+             for field in ("project_name", "project_short_description", "full_name", "gpu_spec")]
+    rules += [
+        lambda: check_slug(answers["project_slug"]),
+        lambda: check_package(answers["package_name"]),
+        lambda: check_pattern("email", answers["email"], EMAIL, "must be an address like name@example.org"),
+        lambda: check_pattern("flower_username", answers["flower_username"], ACCOUNT,
+                              "must hold only letters, digits, hyphens and underscores"),
+        lambda: check_pattern("version", answers["version"], VERSION, "must be a version like 1.0.0"),
+        lambda: check_base_model(answers["base_model"]),
+        lambda: check_target_modules(answers["lora_target_modules"]),
+    ]
+    rules += [lambda f=field: positive_int(f, answers[f]) for field in POSITIVE_INTEGERS]
+    rules += [lambda f=field: boolean(f, answers[f]) for field in BOOLEANS]
+    rules += [lambda f=field: check_choice(f, answers[f], choices[f])
+              for field in CHOICES if choices and field in choices]
+    rules += [lambda f=field: in_range(f, answers[f]) for field in RANGES]
+    return rules
+
+
+def problems(answers: dict, choices: dict[str, list] | None) -> list[AnswerError]:
+    """Every bad answer (choices unchecked when `None`)."""
+    found = []
+    for rule in checks(answers, choices):
+        try:
+            rule()
+        except AnswerError as error:
+            found.append(error)
+    if not found:
+        max_lr, min_lr = float(answers["max_lr"]), float(answers["min_lr"])
+        if min_lr > max_lr:
+            found.append(
+                AnswerError("min_lr", answers["min_lr"], f"must not exceed max_lr ({answers['max_lr']})")
+            )
+    return found
+
+
+def validate(answers: dict, choices: dict[str, list] | None) -> None:
+    """Raise `InvalidAnswers` naming every bad answer (choices unchecked when `None`)."""
+    found = problems(answers, choices)
+    if found:
+        raise InvalidAnswers(found)
 
 
 def main() -> int:
     answers = json.loads(ANSWERS_JSON)
     try:
-        validate(answers, template_choices(answers))
-    except AnswerError as error:
-        print(f"ERROR: {error}", file=sys.stderr)
+        validate(answers, answers.get("_choices"))
+    except InvalidAnswers as error:
+        print(error, file=sys.stderr)
         return 1
     return 0
 

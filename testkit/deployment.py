@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from .flower import BIN_DIR, LocalSuperLink, free_port, stop_process_group, toml_value, wait_until_healthy
+from .flower import BIN_DIR, LocalSuperLink, free_port, stop_process_tree, toml_value, wait_until_healthy
 
 CONNECTION = "deployment"
 
@@ -214,8 +214,9 @@ class DeploymentSuperLink(LocalSuperLink):
             time.sleep(1)
 
     def stop(self) -> None:
-        """Stop the SuperNodes, then the SuperLink, each by its process group."""
+        """Stop the SuperNodes, then the SuperLink, each with what it started, by their pids."""
+        stop_process_tree([process.pid for process in self.supernodes])
         for process in self.supernodes:
-            stop_process_group(process)
+            process.wait()
         self.supernodes.clear()
         super().stop()

@@ -15,7 +15,9 @@ import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,16 +76,76 @@ def wait_until_healthy(
     raise RuntimeError(f"{name} did not answer within {timeout:.0f}s")
 
 
-def stop_process_group(process: subprocess.Popen) -> None:
-    """Stop a process started in a session of its own, and everything it started, by its pid."""
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-    except ProcessLookupError:
-        pass
+def process_tree(pids: list[int]) -> list[psutil.Process]:
+    """The processes `pids` and every process they started (taken before any is stopped: the
+    simulation and Ray start sessions of their own, and orphans lose their parent)."""
+    tree = []
+    for pid in pids:
+        try:
+            root = psutil.Process(pid)
+            tree += [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            pass
+    return tree
+
+
+def stop_process_tree(pids: list[int], grace: float | None = 20.0) -> None:
+    """SIGTERM to the processes `pids` and all their descendants, SIGKILL to what is left after
+    `grace` seconds (`None`: SIGKILL at once, as a crash)."""
+    alive = process_tree(pids)
+    if grace is not None:
+        for process in alive:
+            try:
+                process.terminate()
+            except psutil.NoSuchProcess:
+                pass
+        _, alive = psutil.wait_procs(alive, timeout=grace)
+    for process in alive:
+        try:
+            process.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(alive, timeout=5)
+
+
+def superlinks_of_home(home: Path) -> list[int]:
+    """Pids of the local SuperLinks that `flwr` started for the Flower home `home` (their command
+    line names the log file they keep in it)."""
+    marker = str(Path(home) / "local-superlink") + os.sep
+    found = []
+    for process in psutil.process_iter(["pid", "cmdline"]):
+        cmdline = process.info["cmdline"] or []
+        if any(Path(part).name.startswith("flower-superlink") for part in cmdline[:2]) and any(
+            marker in part for part in cmdline
+        ):
+            found.append(process.info["pid"])
+    return found
+
+
+def stop_superlinks_of_home(home: Path) -> None:
+    """Stop, by pid, the local SuperLinks `flwr` started for `home`, and what they started."""
+    stop_process_tree(superlinks_of_home(home))
+
+
+class _TerminateAsExit:
+    """While active, SIGTERM raises SystemExit, so that `finally` blocks and context managers
+    stop what they started (Python's default SIGTERM ends the process without them)."""
+
+    def __init__(self) -> None:
+        self.previous = None
+
+    def __enter__(self) -> None:
+        if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+            self.previous = signal.signal(signal.SIGTERM, self._raise)
+
+    def __exit__(self, *exc_info) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGTERM, self.previous)
+            self.previous = None
+
+    @staticmethod
+    def _raise(signum, frame):
+        raise SystemExit(128 + signum)
 
 
 @dataclass
@@ -105,6 +167,7 @@ class LocalSuperLink:
         self.http_port = free_port()
         self.control_port = free_port()
         self.process: subprocess.Popen | None = None
+        self._sigterm = _TerminateAsExit()
 
     @property
     def env(self) -> dict[str, str]:
@@ -138,6 +201,7 @@ class LocalSuperLink:
             "--database", str(log_dir / "state.db"),
             "--log-file", str(log_dir / "superlink.log"),
         ]
+        self._sigterm.__enter__()
         self.process = subprocess.Popen(
             command, cwd=cwd, env=self.env, start_new_session=True,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -153,10 +217,12 @@ class LocalSuperLink:
             raise
 
     def stop(self) -> None:
-        """Stop the SuperLink and everything it started (its process group), by its pid."""
+        """Stop the SuperLink and everything it started (the simulation, Ray), by its pid."""
         if self.process is not None:
-            stop_process_group(self.process)
+            stop_process_tree([self.process.pid])
+            self.process.wait()
             self.process = None
+        self._sigterm.__exit__()
 
     def __enter__(self) -> LocalSuperLink:
         return self
@@ -172,14 +238,35 @@ class LocalSuperLink:
             cwd=project_dir, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
 
-    def run(self, project_dir: Path, overrides: dict[str, object], timeout: float = 900) -> RunOutcome:
+    def run(
+        self, project_dir: Path, overrides: dict[str, object], timeout: float = 900,
+        progress: Callable[[str], None] | None = None,
+    ) -> RunOutcome:
         """Run the project to its end, then read the run's whole log and its status.
 
-        The live stream can stop before the last lines arrive, so the stored log of the run
-        (`flwr log --show`) is appended to what was streamed.
+        `progress` is called with each streamed line as it arrives. The live stream can stop
+        before the last lines arrive, so the stored log of the run (`flwr log --show`) is
+        appended to what was streamed.
         """
         process = self.start_run(project_dir, overrides)
-        output, _ = process.communicate(timeout=timeout)
+        timed_out = threading.Event()
+        watchdog = threading.Timer(timeout, lambda: (timed_out.set(), process.kill()))
+        watchdog.start()
+        lines = []
+        try:
+            for line in process.stdout:
+                lines.append(line)
+                if progress is not None:
+                    progress(line)
+            process.wait()
+        finally:
+            watchdog.cancel()
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        if timed_out.is_set():
+            raise subprocess.TimeoutExpired(process.args, timeout, output="".join(lines))
+        output = "".join(lines)
         if started := re.search(r"Successfully started run (\d+)", output):
             stored = subprocess.run(
                 [str(BIN_DIR / "flwr"), "log", started.group(1), "--show"],
@@ -189,24 +276,14 @@ class LocalSuperLink:
         return RunOutcome(process.returncode, output, self.last_run_status(project_dir))
 
     def kill(self) -> None:
-        """Kill the SuperLink and the run it hosts at once: SIGKILL to every process group
-        among it and its descendants (the simulation process starts a session of its own)."""
+        """Kill the SuperLink and the run it hosts at once: SIGKILL to it and every descendant
+        (the simulation process starts a session of its own), as a crash would."""
         if self.process is None:
             return
-        root = psutil.Process(self.process.pid)
-        groups = set()
-        for process in [root, *root.children(recursive=True)]:
-            try:
-                groups.add(os.getpgid(process.pid))
-            except ProcessLookupError:
-                pass
-        for group in groups:
-            try:
-                os.killpg(group, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        stop_process_tree([self.process.pid], grace=None)
         self.process.wait()
         self.process = None
+        self._sigterm.__exit__()
 
     def last_run_status(self, cwd: Path) -> str:
         """Status of the newest run (`finished:completed`, `finished:failed`, ...)."""

@@ -19,15 +19,15 @@ COOKIECUTTER_JSON = json.loads((TEMPLATE_DIR / "cookiecutter.json").read_text(en
 
 
 def no_input_answers(**answers: object) -> dict:
-    """The answers `--no-input` renders with `answers` given: the first option of each choice
-    list and every default that refers to other answers (`{{ cookiecutter.x }}`) worked out, as
-    cookiecutter works them out (strings, except booleans). Private (`_`) keys are left out."""
+    """The answers `--no-input` renders with `answers` given: every default, those that refer to
+    other answers (`{{ cookiecutter.x }}`) worked out, as cookiecutter works them out (strings,
+    except booleans). The unprompted `__x` answers are kept; private (`_x`) keys are left out."""
     from cookiecutter.generate import generate_context
     from cookiecutter.prompt import prompt_for_config
 
     context = generate_context(context_file=str(TEMPLATE_DIR / "cookiecutter.json"), extra_context=answers)
     return {key: value for key, value in prompt_for_config(context, no_input=True).items()
-            if not key.startswith("_")}
+            if not key.startswith("_") or (key.startswith("__") and key != "__answers_validated")}
 
 
 DEFAULT_ANSWERS = no_input_answers()

@@ -11,7 +11,7 @@ from testkit.flower import BIN_DIR
 from testkit.render import render
 
 
-def test_app_bundle_holds_the_app_and_no_results_checkpoints_or_caches(tmp_path):
+def test_app_bundle_holds_the_app_and_no_results_evaluation_outputs_or_caches(tmp_path):
     project = render(tmp_path / "rendered")
     app_files = {
         path.relative_to(project).as_posix() for path in project.rglob("*") if path.is_file()
@@ -25,6 +25,9 @@ def test_app_bundle_holds_the_app_and_no_results_checkpoints_or_caches(tmp_path)
         f"{results_dir}/2026-01-01_00-00-00/peft_1/adapter_config.json",
         f"{results_dir}/2026-01-01_00-00-00/peft_2.partial/adapter_config.json",
         f"{results_dir}/2026-01-01_00-00-00/metrics.json",
+        "benchmarks/generation_fpb_fl.jsonl",
+        "benchmarks/acc_fpb_fl.txt",
+        "benchmarks/summary_fl.json",
         "__pycache__/x.pyc",
         f"{package}/__pycache__/client_app.cpython-311.pyc",
         ".venv/lib/python3.11/site-packages/peft/__init__.py",

@@ -143,6 +143,163 @@ def test_unsafe_mode_runs_the_programs_without_the_sandbox(evaluation, code, dat
     assert "WITHOUT a sandbox" in capsys.readouterr().err
 
 
+@pytest.fixture(scope="module")
+def sandbox(code):
+    with code.execution.open_sandbox(["python", "javascript"], 4000, 2, False) as box:
+        yield box
+
+
+def judge(code, sandbox, language, programs):
+    """The verdict of each program, judged as the evaluation judges them."""
+    verdicts = code.execution.execute([[program] for program in programs], language, sandbox, 2, "test")
+    return [problem[0] for problem in verdicts]
+
+
+# Programs that pass in the harness, whose worker had imported numpy, pandas and multiprocessing
+# and used tempfile before its guard; its guard still holds for them.
+PREPARED_AS_THE_HARNESS = [
+    "import numpy as np\nassert int(np.array([1, 2, 4]).sum()) == 7\n",
+    "import pandas as pd\nassert int(pd.DataFrame({'a': [1, 2]})['a'].sum()) == 3\n",
+    "from pandas import Series\nimport numpy\nassert Series(numpy.arange(3)).tolist() == [0, 1, 2]\n",
+    "import multiprocessing\nassert multiprocessing.cpu_count() >= 1\n",
+    "import tempfile, os\nfolder = tempfile.mkdtemp()\nwith open(os.path.join(folder, 'x'), 'w') as f:\n"
+    "    f.write('y')\nassert open(os.path.join(tempfile.gettempdir(), folder, 'x')).read() == 'y'\n",
+    "import numpy, os, shutil\nassert os.putenv is None and os.remove is None and shutil.rmtree is None\n",
+]
+
+
+def test_programs_using_what_the_harness_had_prepared_pass_as_there(code, sandbox):
+    verdicts = judge(code, sandbox, "python", PREPARED_AS_THE_HARNESS)
+    assert [verdict.status for verdict in verdicts] == ["passed"] * len(PREPARED_AS_THE_HARNESS)
+
+
+# It patches os.write (and posix.write) so that the runner's failure line would read as a pass.
+PATCHED_WRITE = """
+import os, posix
+real_write = os.write
+def forged(fd, data):
+    return real_write(fd, data.split(b" ")[0] + b" passed\\n")
+os.write = posix.write = forged
+assert False, "the tests fail"
+"""
+
+# It looks for the verdict's token in every string it can reach (frames and their locals and
+# globals, the garbage collector's objects), writes `<candidate> passed` to every file descriptor
+# and to the judge's stdout under /proc, reads what it can of the judge under /proc, then fails
+# with a report: how many strings it saw, whether the runner's own frames were among them,
+# whether the token (known by its hash) was, and which of the judge's files it could read.
+SEARCH_FOR_THE_TOKEN = """
+import gc, hashlib, json, os, re, sys
+seen, runner_frames = set(), False
+def take(value):
+    if isinstance(value, bytes):
+        value = value.decode("latin-1")
+    if isinstance(value, str):
+        seen.add(value)
+        seen.update(re.findall("[0-9a-f]{32}", value))
+frame = sys._getframe()
+while frame is not None:
+    runner_frames |= "report_write" in frame.f_locals
+    for value in [*frame.f_locals.values(), *frame.f_globals.values(), *frame.f_code.co_consts]:
+        take(value)
+    frame = frame.f_back
+for holder in gc.get_objects():
+    for value in gc.get_referents(holder):
+        take(value)
+candidates = {text for text in seen if re.fullmatch("[0-9a-f]{32}", text)}
+judge = os.getppid()
+for candidate in candidates:
+    line = f"{candidate} passed\\n".encode()
+    for fd in range(3, 64):
+        try:
+            os.write(fd, line)
+        except OSError:
+            pass
+    for path in (f"/proc/{judge}/fd/1", "/proc/1/fd/1"):
+        try:
+            with open(path, "wb") as channel:
+                channel.write(line)
+        except OSError:
+            pass
+readable = []
+for path in (f"/proc/{judge}/fd/0", f"/proc/{judge}/mem", f"/proc/{judge}/environ"):
+    try:
+        with open(path, "rb") as file:
+            file.read(1)
+        readable.append(path)
+    except OSError:
+        pass
+found = any(hashlib.sha256(text.encode()).hexdigest() == TOKEN_HASH for text in seen)
+raise Exception(json.dumps({"strings": len(seen), "runner_frames": runner_frames, "token": found,
+                            "readable": readable}))
+"""
+
+
+def test_a_program_cannot_forge_a_pass_by_patching_os_write_or_finding_the_token(code, sandbox, monkeypatch):
+    import hashlib
+    import types
+
+    token = "0123456789abcdef" * 2
+    monkeypatch.setattr(code.execution, "secrets", types.SimpleNamespace(token_hex=lambda size: token))
+    search = f"TOKEN_HASH = {hashlib.sha256(token.encode()).hexdigest()!r}\n" + SEARCH_FOR_THE_TOKEN
+    patched, searched = judge(code, sandbox, "python", [PATCHED_WRITE, search])
+    assert (patched.passed, patched.status) == (False, "failed: the tests fail")
+    assert not searched.passed and searched.status.startswith("failed: {"), searched.status
+    report = json.loads(searched.status.removeprefix("failed: "))
+    assert report["runner_frames"] and report["strings"] > 1000  # it did search the runner's frames
+    assert report["token"] is False and report["readable"] == []
+
+
+def test_programs_that_fool_the_harness_fool_this_evaluation_too(code, sandbox):
+    always_equal = ("class Anything:\n    def __eq__(self, other):\n        return True\n"
+                    "def add(a, b):\n    return Anything()\nassert add(1, 2) == 3\nassert add(2, 2) == 5\n")
+    [python] = judge(code, sandbox, "python", [always_equal])
+    [javascript] = judge(code, sandbox, "javascript", [
+        "const assert = require('node:assert');\nprocess.exit(0);\nassert.deepEqual(1, 2);\n"])
+    assert python.passed and javascript.passed
+
+
+def test_multiple_e_is_read_at_the_harness_forks_revision(code, monkeypatch):
+    """The leaderboard's harness (the fork Flower's evaluation installs) pins nuprl/MultiPL-E at
+    ff5c146; upstream's HEAD pins another revision."""
+    import datasets
+
+    calls = []
+
+    def load_dataset(*args, **kwargs):
+        calls.append((args, kwargs))
+        row = {"name": "HumanEval_0", "prompt": "p", "tests": "t", "stop_tokens": ["\n}"]}
+        return datasets.Dataset.from_list([row])
+
+    monkeypatch.setattr(code.tasks.load_split.__globals__["datasets"], "load_dataset", load_dataset)
+    for name in ("multiple-js", "multiple-cpp"):
+        code.tasks.load_problems(code.tasks.TASKS[name], None)
+    revision = "ff5c146da05f10bc69b9ce393b77f381b3825d1b"
+    assert calls == [
+        (("nuprl/MultiPL-E", "humaneval-js"), {"split": "test", "revision": revision}),
+        (("nuprl/MultiPL-E", "humaneval-cpp"), {"split": "test", "revision": revision}),
+    ]
+
+
+def test_a_pinned_revision_that_is_a_loading_script_is_read_from_the_parquet_export_with_a_warning(
+        code, monkeypatch, capsys):
+    import datasets
+
+    calls = []
+
+    def load_dataset(*args, **kwargs):
+        calls.append(kwargs["revision"])
+        if kwargs["revision"] != "refs/convert/parquet":
+            raise RuntimeError("Dataset scripts are no longer supported, but found MultiPL-E.py")
+        return datasets.Dataset.from_list([{"prompt": "p", "tests": "t", "stop_tokens": ["\n}"]}])
+
+    monkeypatch.setattr(code.tasks.load_split.__globals__["datasets"], "load_dataset", load_dataset)
+    assert code.tasks.load_problems(code.tasks.TASKS["multiple-cpp"], None).tests == ["t"]
+    assert calls == [code.tasks.MULTIPLE_REVISION, "refs/convert/parquet"]
+    warning = capsys.readouterr().err
+    assert f"nuprl/MultiPL-E at revision {code.tasks.MULTIPLE_REVISION} is a loading script" in warning
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [

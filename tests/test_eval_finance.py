@@ -2,7 +2,8 @@
 
 The expectations are written here from the official FlowerTune Finance evaluation, not taken
 from the rendered code: its rows (`train_test_split(0.25, seed=42)`), prompts, label maps, its
-greedy decoding to 512 tokens in all, and its scoring of the text after the first `Answer: `.
+seed and `[PAD]` token, its batches, tokenizer call and `generate` call (512 tokens in all, as the
+model's generation config decodes), and its scoring of the text after the first `Answer: `.
 """
 
 from __future__ import annotations
@@ -150,25 +151,6 @@ def answering_model(finance, data_dir, tmp_path_factory):
     return model_dir
 
 
-@pytest.fixture(scope="module")
-def answerer(engine, answering_model):
-    """The answering model and its tokenizer, loaded as the evaluation loads them, and its
-    official decoding of a list of prompts (each list decoded once per batch size)."""
-    model = engine.load_model(str(answering_model), None, "none")
-    tokenizer = engine.load_tokenizer(str(answering_model))
-    decoded: dict = {}
-
-    def official_decoding(prompts: list[str], batch_size: int) -> tuple[list[list[int]], list[list[int]]]:
-        key = (tuple(prompts), batch_size)
-        if key not in decoded:
-            token_rows = tokenizer(prompts)["input_ids"]
-            decoded[key] = token_rows, reference_new_tokens(model, tokenizer, token_rows, batch_size,
-                                                            TEST_MAX_LENGTH)
-        return decoded[key]
-
-    return model, tokenizer, official_decoding
-
-
 def generate_alone(model, row: list[int], limit: int, end_token: int) -> list[int]:
     """`generate`'s greedy new tokens for one token row, up to `limit` or `end_token` (left out)."""
     with torch.inference_mode():
@@ -180,17 +162,95 @@ def generate_alone(model, row: list[int], limit: int, end_token: int) -> list[in
     return tokens[: tokens.index(end_token)] if end_token in tokens else tokens
 
 
-def reference_new_tokens(model, tokenizer, token_rows, batch_size: int, max_length: int) -> list[list[int]]:
-    """The official decoding: batches of `batch_size` rows in data set order, each row decoded
-    greedily with `generate` until the end of sequence or `max_length` tokens in all, counted
-    from its batch's longest prompt (the padded batch). Each row alone: padding changes nothing."""
-    new_tokens = []
-    for start in range(0, len(token_rows), batch_size):
-        batch = token_rows[start : start + batch_size]
-        limit = max_length - max(len(row) for row in batch)
-        assert limit > 0
-        new_tokens += [generate_alone(model, row, limit, tokenizer.eos_token_id) for row in batch]
-    return new_tokens
+def official_setup(model, tokenizer) -> None:
+    """The official eval.py before its first answer: the seed, then a `[PAD]` special token (and an
+    embedding row for it) when the tokenizer has no pad token or pads with its end of sequence."""
+    torch.manual_seed(2024)
+    if not tokenizer.pad_token or tokenizer.pad_token_id == tokenizer.eos_token_id:
+        tokenizer.add_special_tokens({"pad_token": "[PAD]"})
+        model.resize_token_embeddings(len(tokenizer))
+
+
+def official_inference(model, tokenizer, prompts: list[str], batch_size: int,
+                       max_length: int = TEST_MAX_LENGTH) -> list[str]:
+    """The official benchmarks.py `inference`, to the decoded rows: its batches, its tokenizer and
+    `generate` calls and its decoding (with the tests' token budget)."""
+    last_batch = len(prompts) % batch_size
+    total_steps = len(prompts) // batch_size + 1
+    decoded = []
+    for i in range(total_steps):
+        idx_s = i * batch_size
+        tmp_context = (prompts[idx_s : idx_s + last_batch] if i == total_steps - 1
+                       else prompts[idx_s : idx_s + batch_size])
+        if tmp_context:
+            tokens = tokenizer(tmp_context, return_tensors="pt", padding=True, max_length=512,
+                               return_token_type_ids=False)
+            with torch.no_grad():
+                res = model.generate(**tokens, max_length=max_length, eos_token_id=tokenizer.eos_token_id)
+            decoded += [tokenizer.decode(row, skip_special_tokens=True) for row in res]
+    return decoded
+
+
+def official_out_text(decoded: str) -> str:
+    """`o.split("Answer: ")[1] if len(o.split("Answer: ")) > 1 else "None"`."""
+    return decoded.split(MARKER)[1] if len(decoded.split(MARKER)) > 1 else "None"
+
+
+# How each case changes the answering model as it is loaded: the tokenizer's padding side, its
+# pad token, and the model's generation config (as the model folder's files would say).
+DECODING_CASES = {
+    "right padding": {},
+    "left padding": {"padding_side": "left"},
+    "no pad token": {"pad_token": None},
+    "pad token is the end of sequence": {"pad_token": "</s>", "padding_side": "left"},
+    "repetition penalty": {"generation": {"repetition_penalty": 1.3}},
+    "repetition penalty, left padding": {"padding_side": "left", "generation": {"repetition_penalty": 1.3}},
+    "sampling": {"generation": {"do_sample": True, "temperature": 0.8}},
+}
+
+
+@pytest.fixture(scope="module")
+def load_case(engine, answering_model):
+    """Factory: the answering model and its tokenizer, loaded as the evaluation loads them (or as
+    the official tool does, `official=True`), changed as a `DECODING_CASES` case says."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    def load(case: str, official: bool = False):
+        changes = DECODING_CASES[case]
+        if official:
+            model = AutoModelForCausalLM.from_pretrained(answering_model).eval()
+            tokenizer = AutoTokenizer.from_pretrained(answering_model)
+        else:
+            model = engine.load_model(str(answering_model), None, "none")
+            tokenizer = engine.load_tokenizer(str(answering_model))
+        if "padding_side" in changes:
+            tokenizer.padding_side = changes["padding_side"]
+        if "pad_token" in changes:
+            tokenizer.pad_token = changes["pad_token"]
+        for name, value in changes.get("generation", {}).items():
+            setattr(model.generation_config, name, value)
+        return model, tokenizer
+
+    return load
+
+
+@pytest.fixture(scope="module")
+def official_answers(load_case, finance, data_dir):
+    """Factory: the official tool's decoded rows of every benchmark (in --datasets order) for a
+    case and batch size, each computed once."""
+    done: dict = {}
+
+    def answers(case: str, batch_size: int) -> dict[str, list[str]]:
+        if (case, batch_size) not in done:
+            model, tokenizer = load_case(case, official=True)
+            official_setup(model, tokenizer)
+            prompts = {name: [example["prompt"] for example in finance.load_examples(name, data_dir)]
+                       for name in BENCHMARKS}
+            done[case, batch_size] = {name: official_inference(model, tokenizer, prompts[name], batch_size)
+                                      for name in BENCHMARKS}
+        return done[case, batch_size]
+
+    return answers
 
 
 # --- Rows, prompts and golds ---
@@ -199,6 +259,7 @@ def test_the_eval_command_dispatches_to_the_finance_evaluation(evaluation, finan
     assert evaluation.challenge_evaluation() is finance
     args = evaluation.build_parser(finance).parse_args([])
     assert args.datasets == BENCHMARKS and args.quantization == "4" and args.batch_size == 16
+    assert args.left_padding is False  # the official padding side (the tokenizer's) by default
 
 
 def test_prompts_are_the_official_ones(finance):
@@ -385,43 +446,135 @@ def test_rows_leave_the_batch_at_their_own_step_with_generates_tokens(engine, ti
         assert new_tokens == answers[row][: len(new_tokens)]
 
 
-@pytest.mark.parametrize("batch_size", [4, 32])
-def test_early_stopped_rows_score_as_rows_decoded_to_the_official_limit(
-    finance, answerer, data_dir, monkeypatch, batch_size
-):
-    model, tokenizer, official_decoding = answerer
+def answer_every_benchmark(finance, data_dir, model, tokenizer, batch_size, left_padding=False):
+    """Our records of every benchmark, in --datasets order, seeded and prepared as a run is."""
+    torch.manual_seed(2024)
+    finance.prepare_as_officially(model, tokenizer, left_padding)
+    return {name: finance.answer_examples(model, tokenizer, finance.load_examples(name, data_dir), batch_size,
+                                          name, left_padding)
+            for name in BENCHMARKS}
+
+
+@pytest.mark.parametrize(("case", "batch_size"), [
+    *((case, 4) for case in DECODING_CASES), ("right padding", 32), ("left padding", 32),
+])
+def test_each_case_gives_the_official_predictions(finance, data_dir, load_case, official_answers, monkeypatch,
+                                                  capsys, case, batch_size):
+    """Whatever the tokenizer's padding side and pad token and the model's generation config, every
+    row's prediction is the official one; greedy rows stop once settled (the fast way only where
+    that gives the same answers: left padding and a plain argmax)."""
     monkeypatch.setattr(finance, "MAX_LENGTH", TEST_MAX_LENGTH)
-    decoded_rows = []
+    fast_calls = []
     original = finance.greedy_until_settled
-
-    def spy(*args, **kwargs):
-        decoded_rows.append(original(*args, **kwargs))
-        return decoded_rows[-1]
-
-    monkeypatch.setattr(finance, "greedy_until_settled", spy)
-    stopped_early = {}
+    monkeypatch.setattr(finance, "greedy_until_settled",
+                        lambda *args, **kwargs: fast_calls.append(1) or original(*args, **kwargs))
+    model, tokenizer = load_case(case)
+    records = answer_every_benchmark(finance, data_dir, model, tokenizer, batch_size)
+    official = official_answers(case, batch_size)
+    stopped_early = 0
     for name in BENCHMARKS:
-        examples = finance.load_examples(name, data_dir)
-        records = finance.answer_examples(model, tokenizer, examples, batch_size, name)
-        new_tokens = decoded_rows[-1]
-        token_rows, reference = official_decoding([example["prompt"] for example in examples], batch_size)
-        predictions = []
-        for row, example in enumerate(examples):
-            full = tokenizer.decode(token_rows[row] + reference[row], skip_special_tokens=True)
-            predictions.append(official_prediction(full))
-            assert new_tokens[row] == reference[row][: len(new_tokens[row])], f"{name} row {row}"
-            assert records[row]["output"] == tokenizer.decode(token_rows[row] + new_tokens[row],
-                                                              skip_special_tokens=True)
-            if len(new_tokens[row]) < len(reference[row]):
-                assert finance.is_settled(records[row]["output"])
-                stopped_early.setdefault(name, []).append(len(new_tokens[row]))
-            assert (records[row]["prompt"], records[row]["gold"]) == (example["prompt"], example["gold"])
-            assert records[row]["new_out"] == predictions[-1], f"{name} row {row}: {full!r}"
-            assert records[row]["new_target"] == example["gold"]
-        assert finance.accuracy(records) == official_accuracy(predictions, [e["gold"] for e in examples])
-    # the early stop did happen, at different steps within one benchmark's rows
-    assert any(len(set(steps)) > 1 for steps in stopped_early.values()), stopped_early
-    assert sum(map(len, stopped_early.values())) >= 3
+        for row, (record, decoded) in enumerate(zip(records[name], official[name], strict=True)):
+            assert record["new_out"] == change_target(official_out_text(decoded)), f"{name} row {row}"
+            assert record["new_target"] == change_target(record["gold"])
+            assert decoded.startswith(record["output"]), f"{name} row {row}"
+            if record["output"] != decoded:
+                assert finance.is_settled(record["output"])
+                stopped_early += 1
+        predictions = [change_target(official_out_text(decoded)) for decoded in official[name]]
+        golds = [record["gold"] for record in records[name]]
+        assert finance.accuracy(records[name]) == official_accuracy(predictions, golds)
+    warnings = capsys.readouterr().err
+    changes = DECODING_CASES[case]
+    if changes.get("generation", {}).get("do_sample"):
+        assert stopped_early == 0  # sampling runs as officially, to draw the same random numbers
+        assert "samples" in warnings and "seed 2024" in warnings
+    else:
+        assert stopped_early >= 3
+    uses_fast_way = changes.get("padding_side") == "left" and "generation" not in changes
+    assert bool(fast_calls) is uses_fast_way
+    assert ("pads on the right" in warnings) is (tokenizer.padding_side == "right")
+
+
+def test_a_run_seeds_as_the_official_tool_before_loading_the_model(evaluation, finance, monkeypatch):
+    states = []
+    monkeypatch.setattr(finance, "evaluate_tasks", lambda *args, **_: states.append(torch.get_rng_state()))
+    torch.manual_seed(0)
+    finance.evaluate(evaluation.build_parser(finance).parse_args(["--base-model-name-path", "unused"]))
+    torch.manual_seed(2024)
+    assert torch.equal(states[0], torch.get_rng_state())
+
+
+def test_a_generation_config_that_changes_decoding_changes_the_official_answers(official_answers):
+    """The cases above are not the same one: the penalty and the padding side change answers."""
+    def texts(case):
+        return [text for rows in official_answers(case, 4).values() for text in rows]
+
+    assert texts("repetition penalty") != texts("right padding")
+    assert texts("left padding") != texts("right padding")
+
+
+@pytest.mark.parametrize("case", ["no pad token", "pad token is the end of sequence"])
+def test_a_pad_token_is_added_as_the_official_tool_adds_it(finance, load_case, monkeypatch, case):
+    """`[PAD]` becomes a special token with an embedding row, so a text holding `[PAD]` is
+    tokenized (and answered) as in the official tool, where it is one token."""
+    monkeypatch.setattr(finance, "MAX_LENGTH", TEST_MAX_LENGTH)
+    model, tokenizer = load_case(case)
+    text = finance.finance_prompt(finance.sentiment_instruction("news"), "Sales [PAD] rose")
+    size = len(tokenizer)
+    before = tokenizer(text)["input_ids"]
+    torch.manual_seed(2024)
+    finance.prepare_as_officially(model, tokenizer)
+    official_model, official_tokenizer = load_case(case, official=True)
+    official_setup(official_model, official_tokenizer)
+    assert tokenizer.pad_token == "[PAD]" and len(tokenizer) == size + 1
+    assert model.get_input_embeddings().weight.shape[0] == len(tokenizer)
+    assert torch.equal(model.get_input_embeddings().weight, official_model.get_input_embeddings().weight)
+    ids = tokenizer(text)["input_ids"]
+    assert ids == official_tokenizer(text)["input_ids"] != before
+    assert ids.count(tokenizer.pad_token_id) == 1
+    [record] = finance.answer_examples(model, tokenizer, [{"prompt": text, "gold": "positive"}], 4, "fpb")
+    assert official_inference(official_model, official_tokenizer, [text], 4)[0].startswith(record["output"])
+
+
+def test_left_padding_gives_the_left_padded_official_predictions_and_warns(
+    finance, data_dir, load_case, official_answers, monkeypatch, capsys
+):
+    monkeypatch.setattr(finance, "MAX_LENGTH", TEST_MAX_LENGTH)
+    model, tokenizer = load_case("right padding")
+    records = answer_every_benchmark(finance, data_dir, model, tokenizer, 4, left_padding=True)
+    assert "--left-padding: the tokenizer pads on the right" in capsys.readouterr().err
+    left, right = official_answers("left padding", 4), official_answers("right padding", 4)
+    for name in BENCHMARKS:
+        for record, decoded in zip(records[name], left[name], strict=True):
+            assert decoded.startswith(record["output"])
+            assert record["new_out"] == change_target(official_out_text(decoded))
+    assert left != right
+
+
+def test_a_prompt_of_512_tokens_or_more_is_named_in_a_warning(finance, load_case, monkeypatch, capsys):
+    """The official tool stops with an error at the batch of such a prompt; here its rows are
+    answered with one new token each and a warning names the row and its batch."""
+    monkeypatch.setattr(finance, "MAX_LENGTH", TEST_MAX_LENGTH)
+    model, tokenizer = load_case("right padding")
+    finance.prepare_as_officially(model, tokenizer)
+    short = finance.finance_prompt(finance.sentiment_instruction("news"), "Sales rose")
+    long = finance.finance_prompt(finance.sentiment_instruction("news"), "Sales rose again and again " * 12)
+    assert len(tokenizer(long)["input_ids"]) >= TEST_MAX_LENGTH > len(tokenizer(short)["input_ids"])
+    examples = [{"prompt": prompt, "gold": "positive"} for prompt in (short, short, short, long, short)]
+    with pytest.raises(ValueError, match="max_length"):
+        official_inference(model, tokenizer, [example["prompt"] for example in examples], 2)
+    limits = []
+    generate = model.generate
+    def spy(**kwargs):
+        limits.append({key: kwargs[key] for key in ("max_length", "max_new_tokens") if key in kwargs})
+        return generate(**kwargs)
+
+    monkeypatch.setattr(model, "generate", spy)
+    records = finance.answer_examples(model, tokenizer, examples, 2, "fpb")
+    warning = capsys.readouterr().err
+    assert "fpb: row(s) 3 have prompts of 64 tokens or more" in warning and "(rows 2-3)" in warning
+    assert limits == [{"max_length": TEST_MAX_LENGTH}, {"max_new_tokens": 1}, {"max_length": TEST_MAX_LENGTH}]
+    assert [record["prompt"] for record in records] == [example["prompt"] for example in examples]
 
 
 def test_official_limits_are_512_less_each_batchs_longest_prompt(finance):
@@ -433,12 +586,26 @@ def test_official_limits_are_512_less_each_batchs_longest_prompt(finance):
 # --- A whole run ---
 
 @pytest.fixture(scope="module")
-def full_run(evaluation, finance, answering_model, data_dir, tmp_path_factory):
+def penalised_model(answering_model, tmp_path_factory):
+    """The answering model's folder with a repetition penalty in its generation_config.json."""
+    import shutil
+
+    folder = tmp_path_factory.mktemp("penalised") / "model"
+    shutil.copytree(answering_model, folder)
+    config = json.loads((folder / "generation_config.json").read_text())
+    (folder / "generation_config.json").write_text(json.dumps({**config, "repetition_penalty": 1.3}))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def full_run(evaluation, finance, penalised_model, data_dir, tmp_path_factory):
+    """A whole run on a model whose tokenizer pads on the right and whose generation config sets
+    a repetition penalty."""
     output_dir = tmp_path_factory.mktemp("finance-run") / "benchmarks"
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(finance, "MAX_LENGTH", TEST_MAX_LENGTH)
         evaluation.main([
-            "--base-model-name-path", str(answering_model), "--quantization", "none",
+            "--base-model-name-path", str(penalised_model), "--quantization", "none",
             "--data-dir", str(data_dir), "--datasets", "fpb,fiqa,tfns", "--batch-size", "4",
             "--run-name", "tiny", "--output-dir", str(output_dir),
         ])
@@ -461,15 +628,20 @@ def test_full_run_writes_the_official_files_with_the_official_rows(full_run, dat
         assert summary["accuracy"][name] == accuracy and summary["rows"][name] == len(records)
 
 
-def test_full_run_answers_are_those_of_the_official_decoding(full_run, answerer):
-    _, tokenizer, official_decoding = answerer
+def test_full_run_answers_are_those_of_the_official_tool(full_run, penalised_model, data_dir, finance):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(penalised_model).eval()
+    tokenizer = AutoTokenizer.from_pretrained(penalised_model)
+    assert model.generation_config.repetition_penalty == 1.3 and tokenizer.padding_side == "right"
+    official_setup(model, tokenizer)
     for name in BENCHMARKS:
         records = read_jsonl(full_run / f"generation_{name}_tiny.jsonl")
-        token_rows, reference = official_decoding([record["prompt"] for record in records], 4)
-        for record, prompt_tokens, new_tokens in zip(records, token_rows, reference, strict=True):
-            full = tokenizer.decode(prompt_tokens + new_tokens, skip_special_tokens=True)
-            assert full.startswith(record["output"])
-            assert record["new_out"] == official_prediction(full) == official_prediction(record["output"])
+        official = official_inference(model, tokenizer, [record["prompt"] for record in records], 4)
+        for record, decoded in zip(records, official, strict=True):
+            assert decoded.startswith(record["output"])
+            assert record["new_out"] == change_target(official_out_text(decoded)) == official_prediction(
+                record["output"])
 
 
 @pytest.mark.parametrize("name", BENCHMARKS)
@@ -497,3 +669,19 @@ def test_a_partial_local_fiqa_copy_is_named_in_a_warning(finance, tmp_path, caps
     ]
     with pytest.raises(FileNotFoundError, match=r"tfns/validation\.jsonl"):
         finance.load_examples("tfns", tmp_path / "nothing")
+
+
+def test_help_names_each_benchmarks_files_and_a_missing_copy_is_one_line(rendered_challenge, tmp_path, capsys):
+    evaluation = rendered_challenge("finance")("eval")
+    with pytest.raises(SystemExit):
+        evaluation.main(["--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    for name in ("DIR/fpb/train", "DIR/fiqa/train", "DIR/fiqa/validation", "DIR/fiqa/test", "DIR/tfns/validation"):
+        assert name in help_text, help_text
+    (tmp_path / "fpb").mkdir()
+    with pytest.raises(SystemExit) as failure:
+        evaluation.main(["--base-model-name-path", str(tmp_path / "no-model"), "--data-dir", str(tmp_path),
+                         "--datasets", "fpb"])
+    assert failure.value.code == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and str(tmp_path / "fpb" / "train.jsonl") in error, error

@@ -25,7 +25,7 @@ def load_hook(name: str):
 
 pre_gen = load_hook("pre_gen_project")
 post_gen = load_hook("post_gen_project")
-CHOICES = {field: COOKIECUTTER_JSON[field] for field in pre_gen.CHOICES}
+CHOICES = COOKIECUTTER_JSON["_choices"]
 
 
 def default_answers(**changes) -> dict:
@@ -41,8 +41,8 @@ def test_default_answers_are_valid():
 
 
 def test_every_challenge_is_a_choice_of_the_answer_and_medical_is_the_default():
-    assert "challenge" in pre_gen.CHOICES
-    assert COOKIECUTTER_JSON["challenge"] == list(CHALLENGES)
+    assert set(pre_gen.CHOICES) == set(CHOICES)
+    assert CHOICES["challenge"] == list(CHALLENGES)
     assert DEFAULT_ANSWERS["challenge"] == TEMPLATE_CHALLENGES.DEFAULT_CHALLENGE == "medical"
 
 
@@ -59,15 +59,26 @@ def test_every_challenge_is_a_valid_answer(challenge):
     ("project_slug", "x" * 33), ("package_name", "naïve"), ("base_model", "a/b/c"),
 ])
 def test_bad_answers_name_their_field(field, value):
-    with pytest.raises(pre_gen.AnswerError) as failure:
+    with pytest.raises(pre_gen.InvalidAnswers) as failure:
         pre_gen.validate(default_answers(**{field: value}), CHOICES)
-    assert failure.value.field == field
-    assert str(failure.value).startswith(f"{field} = {value!r}: ")
+    assert failure.value.fields == [field]
+    assert str(failure.value).startswith(f"ERROR: {field} = {value!r}: ")
 
 
-@pytest.mark.parametrize("value", [True, False, "true", "False", " TRUE "])
-def test_booleans_accept_json_and_older_string_answers(value):
-    assert pre_gen.boolean("bf16", value) is (str(value).strip().lower() == "true")
+def test_every_bad_answer_is_named_at_once_one_line_each():
+    answers = default_answers(challenge="finanse", quantization="16", peft_lora_r="x", bf16="maybe")
+    with pytest.raises(pre_gen.InvalidAnswers) as failure:
+        pre_gen.validate(answers, CHOICES)
+    assert sorted(failure.value.fields) == ["bf16", "challenge", "peft_lora_r", "quantization"]
+    lines = str(failure.value).splitlines()
+    assert len(lines) == 4 and all(line.startswith("ERROR: ") for line in lines)
+    assert "ERROR: challenge = 'finanse': must be one of medical, general-nlp, finance, code" in lines
+    assert "ERROR: quantization = '16': must be one of 4, 8" in lines
+
+
+@pytest.mark.parametrize("value", [True, False, "true", "False", " TRUE ", "yes", "n", "1", "0"])
+def test_booleans_accept_json_and_the_words_of_a_yes_no_answer(value):
+    assert pre_gen.boolean("bf16", value) is (str(value).strip().lower() in ("true", "yes", "1"))
 
 
 def test_quantization_accepts_the_number_of_older_answer_files():
@@ -85,15 +96,18 @@ def test_min_lr_equal_to_max_lr_is_allowed():
 
 
 @pytest.mark.parametrize("num_supernodes", [10, 20, 50])
-def test_post_generation_hook_prints_the_next_steps(num_supernodes):
-    text = post_gen.next_steps(Path("/work/flowertune-x"), num_supernodes, 3, 0.5)
-    assert "cd /work/flowertune-x" in text and "pip install -e ." in text
-    assert f"{num_supernodes} SuperNodes" in text and "config.toml" in text
-    command = text.split("flwr federation simulation-config", 1)[1]
-    command = " ".join(command.replace("\\\n", " ").split())
-    assert command.startswith(f"--num-supernodes {num_supernodes} --client-resources-num-cpus 3 "
-                              "--client-resources-num-gpus 0.5")
-    assert "FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION=1 flwr run . --stream" in text
+def test_post_generation_hook_prints_the_readmes_first_run_commands(num_supernodes):
+    size = f"num-supernodes={num_supernodes} client-resources-num-cpus=3 client-resources-num-gpus=0.5"
+    text = post_gen.next_steps(Path("/work/flowertune-x"), size)
+    lines = [line.strip() for line in text.splitlines()]
+    start = lines.index("cd /work/flowertune-x")
+    assert lines[start:start + 5] == [
+        "cd /work/flowertune-x",
+        "python -m venv .venv && . .venv/bin/activate",
+        "pip install -e .",
+        "export FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION=1",
+        f'flwr run . local --stream --federation-config "{size}"',
+    ]
     assert "peft_<round>" in text
 
 

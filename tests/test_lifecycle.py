@@ -47,7 +47,7 @@ def test_three_rounds_are_recorded_plotted_and_reported(superlink, tiny_model, f
     project = next((tmp_path / "rendered").iterdir())
     benchmarks = project / "benchmarks"
     benchmarks.mkdir()
-    for name, score in {"pubmedqa": 60.0, "medmcqa": 30.0, "medqa": 20.0, "careqa": 10.0}.items():
+    for name, score in {"pubmedqa": 0.6, "medmcqa": 0.3, "medqa": 0.2, "careqa": 0.1}.items():
         (benchmarks / f"acc_{name}_fl.txt").write_text(f"Accuracy: {score}. ")
     package = project.name.replace("-", "_")
     subprocess.run(
@@ -57,7 +57,8 @@ def test_three_rounds_are_recorded_plotted_and_reported(superlink, tiny_model, f
     readme = (project / "README.md").read_text()
     assert f"Run `{run_dir.name}`: 3 rounds" in readme
     assert f"{totals['comm_total_mb']:.2f} MB of 200,000 MB" in readme
-    assert "train_loss.png)" in readme and "| average | 30.00 |" in readme
+    assert "train_loss.png)" in readme and "| PubMedQA | 60.00 |" in readme and "| CareQA | 10.00 |" in readme
+    assert "| average (the leaderboard's ranking) | 30.00 |" in readme
     assert "No run recorded yet" not in readme
 
 

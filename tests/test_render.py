@@ -24,14 +24,14 @@ DEFAULT_PACKAGE = "flowertune_mistral_7b_v0_3"
 # The default model's project folder for each challenge.
 SLUGS = {
     "medical": DEFAULT_SLUG,
-    "general-nlp": "flowertune-mistral-general-nlp",
-    "finance": "flowertune-mistral-7b-v0-finance",
+    "general-nlp": "ft-mistral-7b-v0-3-general-nlp",
+    "finance": "ft-mistral-7b-v0-3-finance",
     "code": "flowertune-mistral-7b-v0-3-code",
 }
 PACKAGE_MODULES = {
     "__init__.py", "challenges.py", "settings.py", "lora_targets.py", "model.py", "dataset.py",
     "client_app.py", "server_app.py", "checkpoint.py", "communication.py",
-    "run_record.py", "leaderboard.py", "report.py", "eval.py",
+    "run_record.py", "leaderboard.py", "report.py", "eval.py", "scores.py",
 }
 # The evaluation each challenge ships: its own module and the shared ones it uses, nothing else.
 EVALUATION_MODULES = {
@@ -116,8 +116,8 @@ def test_rendered_config_equals_the_answers(app_config):
     assert config["model.lora.peft-lora-r"] == int(answers["peft_lora_r"])
     assert config["model.lora.peft-lora-alpha"] == int(answers["peft_lora_alpha"])
     assert config["model.lora.peft-lora-dropout"] == float(answers["lora_dropout"])
-    assert config["model.lora.peft-use-dora"] is answers["peft_use_dora"]
-    assert config["model.gradient-checkpointing"] is answers["gradient_checkpointing"]
+    assert config["model.lora.peft-use-dora"] is (answers["peft_use_dora"] == "true")
+    assert config["model.gradient-checkpointing"] is (answers["gradient_checkpointing"] == "true")
     assert config["train.learning-rate-max"] == float(answers["max_lr"])
     assert config["train.learning-rate-min"] == float(answers["min_lr"])
     assert config["train.save-every-round"] == int(answers["save_every_round"])
@@ -128,8 +128,8 @@ def test_rendered_config_equals_the_answers(app_config):
     assert config[arguments + "max-steps"] == int(answers["max_steps"])
     assert config[arguments + "optim"] == answers["optimizer"]
     assert config[arguments + "lr-scheduler-type"] == answers["lr_scheduler_type"]
-    assert config[arguments + "bf16"] is answers["bf16"]
-    assert config[arguments + "tf32"] is answers["tf32"]
+    assert config[arguments + "bf16"] is (answers["bf16"] == "true")
+    assert config[arguments + "tf32"] is (answers["tf32"] == "true")
     assert config["strategy.fraction-train"] == float(answers["fraction_fit"]) == 0.1
     assert config["num-server-rounds"] == int(answers["num_server_rounds"])
     assert config["static.challenge"] == "medical"
@@ -167,11 +167,11 @@ def test_readme_states_the_same_values_as_the_config(default_project, app_config
     assert "FedAvg" in next(value for key, value in table.items() if key.startswith("Strategy"))
     assert table["Clients"].startswith("20 SuperNodes")
     readme = (default_project / "README.md").read_text()
-    assert "FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION=1 flwr run ." in readme
-    assert 'address = ":local:"' in readme
-    assert re.search(r"flwr federation simulation-config --num-supernodes 20 \\\n +"
-                     r"--client-resources-num-cpus 6 --client-resources-num-gpus 1\.0\n", readme)
+    assert ("export FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION=1\nflwr run . local --stream "
+            '--federation-config "num-supernodes=20 client-resources-num-cpus=6 '
+            'client-resources-num-gpus=1.0"\n' in readme)
     assert "options." not in readme, "Flower 1.42 warns on options. fields in a connection"
+    assert "[superlink" not in readme.split("## Deployment Engine")[0], "no connection to hand-edit"
 
 
 @pytest.mark.parametrize("challenge", CHALLENGES)
@@ -183,10 +183,53 @@ def test_flower_accepts_the_rendered_app(challenge, rendered_project):
     validate_project_name(config["project"]["name"], "name")
 
 
-def test_two_base_models_render_into_two_folders(tmp_path):
-    first = render(tmp_path, base_model="Qwen/Qwen2.5-7B-Instruct")
-    second = render(tmp_path, base_model="microsoft/Phi-4-mini-instruct")
+@pytest.mark.parametrize("models, challenge", [
+    (("Qwen/Qwen2.5-7B-Instruct", "microsoft/Phi-4-mini-instruct"), "medical"),
+    (("Qwen/Qwen2.5-7B-Instruct", "Qwen/Qwen2.5-7B"), "finance"),
+    (("meta-llama/Llama-3.1-8B-Instruct", "meta-llama/Llama-3.1-8B"), "general-nlp"),
+    (("Qwen/Qwen2.5-Coder-32B-Instruct", "Qwen/Qwen2.5-Coder-32B-Base"), "code"),
+])
+def test_two_base_models_render_into_two_folders(models, challenge, tmp_path):
+    first, second = (render(tmp_path, base_model=model, challenge=challenge) for model in models)
     assert first != second and first.is_dir() and second.is_dir()
+    assert all(len(project.name) <= 32 for project in (first, second))
+
+
+def test_requires_python_admits_no_python_a_dependency_refuses(default_project):
+    """Every Python the rendered project admits is admitted by each installed distribution it
+    depends on, directly or not (flwr 1.42 needs 3.11): else Flower's own installation of the
+    app's dependencies cannot resolve."""
+    from importlib.metadata import distribution
+
+    from packaging.requirements import Requirement
+    from packaging.specifiers import SpecifierSet
+
+    project = tomllib.loads((default_project / "pyproject.toml").read_text())["project"]
+    ours = SpecifierSet(project["requires-python"])
+    pythons = [f"3.{minor}" for minor in range(0, 30)]
+    admitted = [version for version in pythons if version in ours]
+    assert admitted, "no Python admitted at all"
+    seen, queue, checked = set(), [Requirement(text) for text in project["dependencies"]], 0
+    while queue:
+        requirement = queue.pop()
+        name = requirement.name.lower().replace("_", "-")
+        if name in seen:
+            continue
+        seen.add(name)
+        try:
+            metadata = distribution(requirement.name).metadata
+        except Exception:  # noqa: BLE001 - an optional dependency this stack does not install
+            continue
+        checked += 1
+        theirs = SpecifierSet(metadata.get("Requires-Python") or "")
+        refused = [version for version in admitted if version not in theirs]
+        assert not refused, f"requires-python {ours} admits {refused}, which {name} ({theirs}) refuses"
+        for text in metadata.get_all("Requires-Dist") or []:
+            child = Requirement(text)
+            extras = requirement.extras or {""}
+            if child.marker is None or any(child.marker.evaluate({"extra": extra}) for extra in extras):
+                queue.append(child)
+    assert checked >= 20, f"only {checked} installed distributions were checked"
 
 
 def test_rendered_project_installs_and_its_dependencies_are_this_stack(default_project, tmp_path):

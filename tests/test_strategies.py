@@ -21,11 +21,11 @@ UNFUSED = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down
 # strategy -> (extra answers, run-config overrides): together DoRA, float16 transport, validation loss
 RUNS = {
     "fedavg": ({}, {}),
-    "fedprox": ({"proximal_mu": 0.5}, {}),
-    "fedavgm": ({"server_momentum": 0.5}, {}),
+    "fedprox": ({"__proximal_mu": 0.5}, {}),
+    "fedavgm": ({"__server_momentum": 0.5}, {}),
     "fedadam": ({}, {"strategy.fraction-evaluate": 1.0}),
     "fedyogi": ({"transport_dtype": "float16"}, {}),
-    "flexlora": ({"peft_use_dora": True, "transport_dtype": "float16"}, {}),
+    "flexlora": ({"peft_use_dora": "true", "transport_dtype": "float16"}, {}),
 }
 SERVER_STATE = {"fedavgm": {"momentum_vector"}, "fedadam": {"m_t", "v_t"}, "fedyogi": {"m_t", "v_t"}}
 

@@ -23,6 +23,7 @@ class Challenge:
     fraction_train: float  # the official default share of nodes that train each round
     training_format: str  # how a data row becomes an instruction and a response
     benchmarks: tuple[str, ...]  # what the leaderboard evaluates, as its README names them
+    result_files: tuple[str, ...]  # per benchmark, the file `eval` writes its score to (<run>: --run-name)
     metric: str
     evaluation_module: str  # the module under `evaluation/` that scores this challenge
     evaluation_support: tuple[str, ...]  # the shared `evaluation/` modules it needs
@@ -42,6 +43,7 @@ CHALLENGES: dict[str, Challenge] = {
         fraction_train=0.1,
         training_format="the `input` column is the instruction and `output` the response",
         benchmarks=("PubMedQA", "MedMCQA", "MedQA", "CareQA"),
+        result_files=tuple(f"acc_{name}_<run>.txt" for name in ("pubmedqa", "medmcqa", "medqa", "careqa")),
         metric="accuracy",
         evaluation_module="medical",
         evaluation_support=("engine", "data", "text_tasks", "multiple_choice"),
@@ -59,6 +61,9 @@ CHALLENGES: dict[str, Challenge] = {
             "context when a row has one (the official app drops it), and `output` is the response"
         ),
         benchmarks=("MMLU STEM", "MMLU Social Sciences", "MMLU Humanities"),
+        result_files=tuple(
+            f"acc_mmlu_{name}_<run>.txt" for name in ("stem", "social_sciences", "humanities")
+        ),
         metric="accuracy",
         evaluation_module="general_nlp",
         evaluation_support=("engine", "data", "text_tasks", "multiple_choice"),
@@ -73,6 +78,7 @@ CHALLENGES: dict[str, Challenge] = {
         fraction_train=0.1,
         training_format=JOINED_INSTRUCTION,
         benchmarks=("FPB", "FiQA", "TFNS"),
+        result_files=tuple(f"acc_{name}_<run>.txt" for name in ("fpb", "fiqa", "tfns")),
         metric="accuracy",
         evaluation_module="finance",
         evaluation_support=("engine", "data", "text_tasks"),
@@ -87,6 +93,10 @@ CHALLENGES: dict[str, Challenge] = {
         fraction_train=0.2,
         training_format=JOINED_INSTRUCTION,
         benchmarks=("HumanEval", "MBPP", "MultiPL-E JavaScript", "MultiPL-E C++"),
+        result_files=tuple(
+            f"evaluation_results_{name}_<run>.json"
+            for name in ("humaneval", "mbpp", "multiple-js", "multiple-cpp")
+        ),
         metric="pass@1",
         evaluation_module="code",
         evaluation_support=("engine", "data"),
@@ -105,3 +115,10 @@ def challenge(name: str) -> Challenge:
         raise ValueError(
             f"challenge = {name!r}: must be one of {', '.join(CHALLENGES)}"
         ) from None
+
+
+def federation_config(name: str, num_cpus: int, num_gpus: float) -> str:
+    """The `flwr run --federation-config` value that sizes the local simulation for a challenge:
+    its SuperNodes, and the CPUs and GPU share of each ClientApp."""
+    return (f"num-supernodes={challenge(name).num_supernodes} "
+            f"client-resources-num-cpus={int(num_cpus)} client-resources-num-gpus={float(num_gpus)}")

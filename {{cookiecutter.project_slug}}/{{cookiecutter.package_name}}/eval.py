@@ -51,8 +51,10 @@ def build_parser(evaluation: ModuleType) -> argparse.ArgumentParser:
         help=f"comma list of {', '.join(evaluation.DATASETS)} (default: all)",
     )
     parser.add_argument(
-        "--data-dir", type=Path,
-        help="local copies instead of the hub: DIR/<dataset>/<split>.{jsonl,json,parquet}",
+        "--data-dir", type=Path, metavar="DIR",
+        help="local copies instead of the hub, with the hub's columns: "
+             + ", ".join(f"DIR/{name}" for name in evaluation.DATA_FILES)
+             + " (each .jsonl, .json or .parquet)",
     )
     parser.add_argument(
         "--score-generations", type=Path, metavar="FILE",
@@ -82,7 +84,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         return
     if args.base_model_name_path is None:
         parser.error("--base-model-name-path is required to generate answers")
-    evaluation.evaluate(args)
+    try:
+        evaluation.evaluate(args)
+    except FileNotFoundError as error:  # a local copy that is not there: the path looked for
+        parser.exit(2, f"{parser.prog}: error: {error}\n")
 
 
 if __name__ == "__main__":

@@ -2,8 +2,9 @@
 
     python -m <package>.report [--run-dir results/<run>] [--eval-run-name fl]
 
-Reads `metrics.json` and `train_loss.png` of the run (the newest under `results/` by
-default) and, where the evaluation wrote them, `benchmarks/acc_<dataset>_<run>.txt`.
+Reads `metrics.json`, `leaderboard.json` and `train_loss.png` of the run (the newest under
+`results/` by default) and, where the evaluation wrote them, the score files of the run's
+challenge under `benchmarks/` (see `scores`).
 """
 
 from __future__ import annotations
@@ -11,15 +12,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 from pathlib import Path
 
+from .challenges import Challenge, challenge
+from .leaderboard import LEADERBOARD_FILE
 from .run_record import LOSS_PLOT, METRICS_FILE
+from .scores import benchmark_scores, leaderboard_average
 
-BENCHMARKS = ("pubmedqa", "medmcqa", "medqa", "careqa")
 START = "<!-- results:start -->"
 END = "<!-- results:end -->"
-ACCURACY = re.compile(r"Accuracy:\s*([-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)")
 
 
 def newest_run(results_dir: Path) -> Path:
@@ -30,14 +31,10 @@ def newest_run(results_dir: Path) -> Path:
     return runs[-1].parent
 
 
-def accuracies(benchmarks_dir: Path, run_name: str) -> dict[str, float]:
-    """The accuracies the evaluation wrote for `run_name`, by benchmark."""
-    found = {}
-    for name in BENCHMARKS:
-        path = benchmarks_dir / f"acc_{name}_{run_name}.txt"
-        if path.is_file() and (match := ACCURACY.search(path.read_text(encoding="utf-8"))):
-            found[name] = float(match.group(1))
-    return found
+def run_challenge(run_dir: Path) -> Challenge:
+    """The challenge the run trained for, as its rule record names it."""
+    record = json.loads((run_dir / LEADERBOARD_FILE).read_text(encoding="utf-8"))
+    return challenge(record["challenge"])
 
 
 def loss_text(loss: float | None) -> str:
@@ -45,7 +42,9 @@ def loss_text(loss: float | None) -> str:
     return "-" if loss is None else f"{loss:.4f}"
 
 
-def results_section(run_dir: Path, readme_dir: Path, scores: dict[str, float]) -> str:
+def results_section(
+    run_dir: Path, readme_dir: Path, rules: Challenge, scores: dict[str, float]
+) -> str:
     """Markdown for the results section, every figure taken from the files."""
     metrics = json.loads((run_dir / METRICS_FILE).read_text(encoding="utf-8"))
     totals = metrics["totals"]
@@ -64,7 +63,7 @@ def results_section(run_dir: Path, readme_dir: Path, scores: dict[str, float]) -
         "| Figure | Value |",
         "| --- | --- |",
         f"| Communication | {totals['comm_total_mb']:.2f} MB of {totals['comm_budget_mb']:,.0f} MB "
-        f"({100 * totals['comm_budget_used']:.4f}%) |",
+        f"({totals['comm_budget_used_percent']:.4f}%) |",
         f"| Peak memory, server | {totals['server_peak_rss_mb']:.0f} MB RSS |",
         f"| Peak memory, clients | {totals['client_peak_rss_mb']:.0f} MB RSS, "
         f"{totals['client_cuda_peak_mb']:.0f} MB CUDA |",
@@ -76,10 +75,12 @@ def results_section(run_dir: Path, readme_dir: Path, scores: dict[str, float]) -
         lines += [f"| {e['round']} | {loss_text(e['train_loss'])} | {loss_text(e['eval_loss'])} |"
                   for e in evaluated]
     if scores:
-        lines += ["", "| Benchmark | Accuracy |", "| --- | --- |"]
-        lines += [f"| {name} | {value} |" for name, value in scores.items()]
-        if len(scores) == len(BENCHMARKS):
-            lines.append(f"| average | {sum(scores.values()) / len(scores):.2f} |")
+        lines += ["", f"| Benchmark | {rules.metric} (%) |", "| --- | --- |"]
+        lines += [f"| {name} | {scores[name]:.2f} |" if name in scores else f"| {name} | not evaluated |"
+                  for name in rules.benchmarks]
+        average = leaderboard_average(rules, scores)
+        if average is not None:
+            lines.append(f"| average (the leaderboard's ranking) | {average:.2f} |")
     return "\n".join([*lines, END])
 
 
@@ -103,8 +104,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--readme", type=Path, default=Path("README.md"))
     args = parser.parse_args(argv)
     run_dir = args.run_dir or newest_run(args.results_dir)
-    scores = accuracies(args.benchmarks_dir, args.eval_run_name)
-    section = results_section(run_dir, args.readme.parent, scores)
+    rules = run_challenge(run_dir)
+    scores = benchmark_scores(rules, args.benchmarks_dir, args.eval_run_name)
+    section = results_section(run_dir, args.readme.parent, rules, scores)
     rewrite_readme(args.readme, section)
     print(f"Rewrote the results section of {args.readme} from {run_dir}")
 

@@ -78,6 +78,11 @@ class RunRecord:
         process.peak_rss_mb = max(process.peak_rss_mb, float(metrics["peak-rss-mb"]))
         process.cuda_peak_mb = max(process.cuda_peak_mb, float(metrics["cuda-peak-mb"]))
 
+    def server_peak_rss_mb(self) -> float:
+        """The server's peak memory: never below what a round or this moment measured (the
+        kernel's high-water mark can lag behind the resident size it was read beside)."""
+        return max(peak_rss_mb(), current_rss_mb(), *(entry.server_rss_mb for entry in self.rounds))
+
     @property
     def comm_total_mb(self) -> float:
         return sum(entry.comm_mb for entry in self.rounds)
@@ -89,8 +94,8 @@ class RunRecord:
             "rounds": len(self.rounds),
             "comm_total_mb": self.comm_total_mb,
             "comm_budget_mb": COMMUNICATION_BUDGET_MB,
-            "comm_budget_used": self.comm_total_mb / COMMUNICATION_BUDGET_MB,
-            "server_peak_rss_mb": peak_rss_mb(),
+            "comm_budget_used_percent": 100 * self.comm_total_mb / COMMUNICATION_BUDGET_MB,
+            "server_peak_rss_mb": self.server_peak_rss_mb(),
             "server_rss_after_imports_mb": self.server_rss_after_imports_mb,
             "client_peak_rss_mb": max((p.peak_rss_mb for p in processes), default=0.0),
             "client_cuda_peak_mb": max((p.cuda_peak_mb for p in processes), default=0.0),
@@ -157,7 +162,7 @@ class RunRecord:
             f"Run summary ({self.run_dir})",
             f"  rounds: {totals['rounds']}, last train loss: {loss}{eval_loss}",
             f"  communication: {totals['comm_total_mb']:.2f} MB of {COMMUNICATION_BUDGET_MB:,.0f} MB "
-            f"({100 * totals['comm_budget_used']:.4f}%)",
+            f"({totals['comm_budget_used_percent']:.4f}%)",
             f"  peak memory: server {totals['server_peak_rss_mb']:.0f} MB RSS, clients "
             f"{totals['client_peak_rss_mb']:.0f} MB RSS, {totals['client_cuda_peak_mb']:.0f} MB CUDA",
             f"  base model loads: {totals['base_model_loads']} in "

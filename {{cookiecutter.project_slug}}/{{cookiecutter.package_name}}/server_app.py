@@ -28,6 +28,7 @@ from .settings import STRATEGY_NAMES, TRANSPORT_DTYPES, RunSettings, read_settin
 from .strategies.catalog import build_strategy
 
 app = ServerApp()
+SUMMARY_UPLOAD_SECONDS = 1.0
 
 
 class SettingsError(ValueError):
@@ -151,4 +152,8 @@ def main(grid: Grid, context: Context) -> None:
     write_leaderboard_record(
         run_dir, settings, len(list(grid.get_node_ids())), communication.total_mb, announce=False
     )
-    log(INFO, "%s", record.summary())
+    for line in record.summary().splitlines():  # a record per line: each reaches the stream whole
+        log(INFO, "%s", line)
+    # Flower marks the run finished once this returns, and `flwr run --stream` stops reading
+    # then: give its log uploader (one push every 0.2 s) time to send the summary first.
+    time.sleep(SUMMARY_UPLOAD_SECONDS)

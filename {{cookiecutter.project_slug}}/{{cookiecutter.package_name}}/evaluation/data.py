@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -20,12 +21,17 @@ Record = dict[str, Any]
 def load_from_hub(
     hub_id: str, hub_config: str | None, split: str, revision: str | None = None
 ) -> datasets.Dataset:
-    """A split from the Hugging Face hub (from its parquet export for script-only data sets)."""
+    """A split from the Hugging Face hub (from its parquet export for script-only data sets,
+    which is of the newest revision: a warning says so when `revision` pins another)."""
     try:
         return datasets.load_dataset(hub_id, hub_config, split=split, revision=revision)
     except RuntimeError as error:
         if "Dataset scripts are no longer supported" not in str(error):
             raise
+        if revision is not None:
+            print(f"warning: {hub_id} at revision {revision} is a loading script, which datasets 4 no "
+                  f"longer runs: reading the hub's parquet export ({PARQUET_EXPORT_REVISION}, of its newest "
+                  "revision) instead", file=sys.stderr)
         return datasets.load_dataset(
             hub_id, revision=PARQUET_EXPORT_REVISION, data_dir=hub_config, split=split
         )

@@ -72,6 +72,11 @@ GREEDY_NEUTRAL = {
     "forced_bos_token_id": (None,),
     "forced_eos_token_id": (None,),
     "guidance_scale": (None, 1.0),
+    "encoder_repetition_penalty": (None, 1.0),
+    "exponential_decay_length_penalty": (None,),
+    "stop_strings": (None,),
+    "max_time": (None,),
+    "watermarking_config": (None,),
 }
 
 

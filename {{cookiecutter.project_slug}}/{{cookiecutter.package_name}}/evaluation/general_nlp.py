@@ -51,6 +51,7 @@ MMLU_CATEGORIES: dict[str, tuple[str, ...]] = {
 }
 LEADERBOARD_CATEGORIES = ("stem", "social_sciences", "humanities")
 DATASETS = ("mmlu",)
+DATA_FILES = ("mmlu/<subject>/test",)  # what --data-dir holds: <dir>/<file>.{jsonl,json,parquet}
 
 
 def mmlu_example(row: Mapping[str, Any], subject: str) -> Record:

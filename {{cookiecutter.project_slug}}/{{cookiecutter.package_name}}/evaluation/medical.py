@@ -93,6 +93,8 @@ BENCHMARKS: dict[str, Benchmark] = {
 }
 
 DATASETS = tuple(BENCHMARKS)
+# what --data-dir holds: <dir>/<file>.{jsonl,json,parquet}
+DATA_FILES = tuple(f"{name}/{benchmark.split}" for name, benchmark in BENCHMARKS.items())
 
 
 def load_examples(name: str, data_dir: Path | None) -> list[dict[str, str]]:

@@ -7,6 +7,7 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .data import Record, write_results
 from .engine import QUANTIZATIONS, load_model, load_tokenizer
@@ -41,14 +42,19 @@ def results_table(scores: Mapping[str, float], rows: Mapping[str, int]) -> str:
     return "\n".join(lines)
 
 
-def evaluate_tasks(args: argparse.Namespace, tasks: Sequence[Task]) -> dict[str, float]:
+def evaluate_tasks(
+    args: argparse.Namespace, tasks: Sequence[Task], prepare: Callable[[Any, Any], None] | None = None
+) -> dict[str, float]:
     """Answer and score every task; write its files, a summary, and print the accuracies.
 
     Every task's data is read before the model loads, so a missing file fails at once.
+    `prepare(model, tokenizer)`, when given, runs once before the first task's answers.
     """
     examples = {task.name: task.load_examples(args.data_dir) for task in tasks}
     model = load_model(args.base_model_name_path, args.peft_path, args.quantization)
     tokenizer = load_tokenizer(args.base_model_name_path)
+    if prepare is not None:
+        prepare(model, tokenizer)
     scores: dict[str, float] = {}
     for task in tasks:
         records = task.answer(model, tokenizer, examples[task.name], args.batch_size, task.name)

@@ -25,6 +25,7 @@ from .scoring import pass_at_ks
 from .tasks import TASKS, CodeTask, InvalidInput, Problems, load_problems, postprocess, program
 
 DATASETS: tuple[str, ...] = ("humaneval", "mbpp", "multiple-js", "multiple-cpp")
+DATA_FILES = tuple(f"{name}/test" for name in DATASETS)  # what --data-dir holds: <dir>/<file>.{jsonl,...}
 DEFAULT_MEMORY_LIMIT_MB = 4000  # 4 GB per program
 
 

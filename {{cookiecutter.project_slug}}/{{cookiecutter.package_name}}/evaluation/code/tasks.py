@@ -61,7 +61,9 @@ def multiple_tests(row: Row) -> str:
 
 
 MULTIPLE_COLUMNS = ("prompt", "tests", "stop_tokens")
-MULTIPLE_REVISION = "28441b6024e71d4a1c1c0f6bf171c935cd5a43f2"  # as the harness pins nuprl/MultiPL-E
+# nuprl/MultiPL-E as the leaderboard's harness pins it: the fork of bigcode-evaluation-harness that
+# Flower's Code evaluation installs (upstream's HEAD pins 28441b6 and has no multiple-cpp task).
+MULTIPLE_REVISION = "ff5c146da05f10bc69b9ce393b77f381b3825d1b"
 
 TASKS: dict[str, CodeTask] = {
     "humaneval": CodeTask(
