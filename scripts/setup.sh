@@ -2,7 +2,7 @@
 # Create .venv (once) and install the pinned development stack into it.
 #   bash scripts/setup.sh                     what the demo needs: the Python stack
 #   bash scripts/setup.sh --code-evaluation   and the system tools of the Code evaluation's tests
-#                                             (bubblewrap for its sandbox, node, g++)
+#                                             (bubblewrap for its sandbox, node, g++, util-linux)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 say() { echo "setup: $*"; }
@@ -11,6 +11,7 @@ if [[ ${1:-} == --code-evaluation ]]; then
   command -v bwrap >/dev/null || missing+=(bubblewrap)
   command -v node >/dev/null || missing+=(nodejs)
   command -v g++ >/dev/null || missing+=(g++)
+  command -v setpriv >/dev/null || missing+=(util-linux)  # setpriv, unshare: other users, hostile programs
   if (( ${#missing[@]} )); then
     if ! command -v apt-get >/dev/null; then
       echo "setup: install ${missing[*]} with your package manager" >&2
@@ -22,6 +23,16 @@ if [[ ${1:-} == --code-evaluation ]]; then
     say "installing ${missing[*]} (apt-get; waits up to 10 minutes for another apt to finish) ..."
     $sudo apt-get "${apt[@]}" update -qq
     $sudo env DEBIAN_FRONTEND=noninteractive apt-get "${apt[@]}" install -y -qq "${missing[@]}"
+  fi
+  # The sandbox caps each program in a cgroup of its own: root makes them; another user needs a
+  # delegated one, and (Ubuntu 24.04) user namespaces allowed for bubblewrap.
+  if [[ $(id -u) != 0 ]]; then
+    say "the Code sandbox tests need root or a delegated cgroup: run them with sudo, or in" \
+        "systemd-run --user --scope -p Delegate=yes"
+  fi
+  if [[ $(cat /proc/sys/kernel/apparmor_restrict_unprivileged_userns 2>/dev/null) == 1 ]]; then
+    say "bubblewrap for users other than root needs" \
+        "sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0"
   fi
 fi
 if [[ ! -x .venv/bin/python ]]; then

@@ -426,6 +426,7 @@ def test_end_to_end_writes_generations_and_results_for_every_task(code, full_run
     assert (config["do_sample"], config["temperature"], config["top_p"], config["top_k"], config["seed"]) == (
         True, 0.2, 0.95, 0, 0)
     assert config["max_length_generation"] == 256 and config["sandbox"] == "bubblewrap"
+    assert "cgroup" in config["sandbox_holds"] and "seccomp" in config["sandbox_holds"]
     assert "</s>" in config["stop_words"]
     assert [len(statuses) for statuses in results["verdicts"]] == [2, 2]
 

@@ -26,7 +26,7 @@ from .tasks import TASKS, CodeTask, InvalidInput, Problems, load_problems, postp
 
 DATASETS: tuple[str, ...] = ("humaneval", "mbpp", "multiple-js", "multiple-cpp")
 DATA_FILES = tuple(f"{name}/test" for name in DATASETS)  # what --data-dir holds: <dir>/<file>.{jsonl,...}
-DEFAULT_MEMORY_LIMIT_MB = 4000  # 4 GB per process
+DEFAULT_MEMORY_LIMIT_MB = 4000  # 4 GB per program
 
 
 def bounded_number(kind: type, minimum: float, maximum: float | None = None, open_minimum: bool = False):
@@ -67,7 +67,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--seed", type=int, default=0, help="random seed, set before each task (default: 0)")
     group.add_argument(
         "--memory-limit-mb", type=bounded_number(int, 256), default=DEFAULT_MEMORY_LIMIT_MB,
-        help=f"writable memory of each process of a program, in MB (default: {DEFAULT_MEMORY_LIMIT_MB})",
+        help=f"memory of each program in MB: all its processes, files and /tmp together "
+             f"(default: {DEFAULT_MEMORY_LIMIT_MB}); the programs running at once hold at most this "
+             "plus 256 MB for each other worker",
     )
     group.add_argument("--workers", type=bounded_number(int, 1), default=os.cpu_count() or 1,
                        help="programs run at once (default: the number of CPUs)")
@@ -150,7 +152,9 @@ def score_generations(path: Path, dataset: str, args: argparse.Namespace) -> str
     return f"pass@1: {pass_at_ks(passed(verdicts))['pass@1']}"
 
 
-def evaluation_settings(args: argparse.Namespace, max_length: int, stop_words: list[str]) -> dict[str, Any]:
+def evaluation_settings(
+    args: argparse.Namespace, max_length: int, stop_words: list[str], sandbox: Sandbox
+) -> dict[str, Any]:
     """What decided a task's scores, for its results file."""
     return {
         "base_model": args.base_model_name_path,
@@ -166,6 +170,7 @@ def evaluation_settings(args: argparse.Namespace, max_length: int, stop_words: l
         "batch_size": args.batch_size,
         "stop_words": stop_words,
         "sandbox": "none" if args.unsafe_no_sandbox else "bubblewrap",
+        "sandbox_holds": sandbox.description,
         "memory_limit_mb": args.memory_limit_mb,
         "time_limits_s": {"python": PYTHON_TIME_LIMIT, "node": NODE_TIME_LIMIT,
                           "g++": CPP_TIME_LIMIT, "c++ program": CPP_TIME_LIMIT},
@@ -194,7 +199,7 @@ def evaluate_task(
     scores = pass_at_ks(passed(verdicts))
     results = {
         task.name: scores,
-        "config": evaluation_settings(args, max_length, stop_words),
+        "config": evaluation_settings(args, max_length, stop_words, sandbox),
         "verdicts": [[verdict.status for verdict in problem] for problem in verdicts],
     }
     results_path = args.output_dir / f"evaluation_results_{task.name}_{args.run_name}.json"

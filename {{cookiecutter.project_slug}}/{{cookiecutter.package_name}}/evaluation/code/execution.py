@@ -3,12 +3,15 @@ bigcode-evaluation-harness does.
 
 - Python (HumanEval, MBPP): the harness `exec`s the program in a child process under its
   reliability guard, with a 3 s timer and a kill one second later; it passes only if `exec`
-  returns (`python_runner.py` does the same, inside the sandbox).
+  returns (`python_runner.py` does the same, inside the sandbox; the kill allows 5 s more for
+  the interpreter to start and import what the harness's worker had imported before its timer).
 - JavaScript (MultiPL-E): `subprocess.run(["node", file], capture_output=True, timeout=5)`;
   it passes on exit status 0 once node has exited and its output has closed, within 5 s (a
   detached child that keeps node's stdout open makes it time out).
-- C++ (MultiPL-E): `g++ file -o binary -std=c++17`, then the binary, 15 s each; it passes on
-  exit status 0 of the binary's own process (what it leaves running does not count).
+- C++ (MultiPL-E): `g++ file -o binary -std=c++17`, then the binary, 15 s each, both under the
+  harness's `safe_subprocess.run`, which reads at most 1 KiB of each output stream every 0.1 s:
+  a program that prints more than its pipe holds blocks, and times out unless it ends first.
+  It passes on exit status 0 of the binary's own process (what it leaves running does not count).
 """
 
 from __future__ import annotations
@@ -22,20 +25,17 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from .sandbox import CannotExecute, Sandbox, Workspace, required_tool
+from .sandbox import CannotExecute, Sandbox, Step, required_tool
 
 PYTHON_TIME_LIMIT = 3.0  # the harness's timer for HumanEval and MBPP
 PYTHON_KILL_DELAY = 1.0  # it kills the process this much later (a program that caught the timeout)
+# The harness's worker has its modules imported before its timer starts; ours imports them first.
+PYTHON_START_ALLOWANCE = 5.0
 NODE_TIME_LIMIT = 5.0
 CPP_TIME_LIMIT = 15.0  # for g++, and again for the program
 INSTALL_NODE = "apt-get install nodejs"
 INSTALL_GPP = "apt-get install g++"
 PYTHON_RUNNER = Path(__file__).with_name("python_runner.py").read_text(encoding="utf-8")
-# The harness's `subprocess.run(capture_output=True)`: node's exit status (on fd 3, which node
-# does not get) once node has exited and everyone holding its stdout or stderr has closed them.
-STATUS_AFTER_OUTPUT_CLOSES = (
-    'exec 3>&1; { "$@" 3>&-; echo "exit $?" >&3; } 2>&1 | cat >/dev/null 3>&-'
-)
 
 
 @dataclass(frozen=True)
@@ -44,19 +44,16 @@ class Verdict:
     status: str  # "passed", "timed out", "failed: ...", "compile error: ..."
 
 
-def judge_python(workspace: Workspace, program: str) -> Verdict:
+def judge_python(sandbox: Sandbox, program: str) -> Verdict:
     """Run a Python program as the harness does; its verdict comes after a one-time token."""
-    (workspace.path / "program.py").write_text(program, encoding="utf-8")
     token = secrets.token_hex(16)
-    result = workspace.run(
-        [sys.executable, "-I", "-c", PYTHON_RUNNER, str(PYTHON_TIME_LIMIT)],
-        PYTHON_TIME_LIMIT + PYTHON_KILL_DELAY,
-        stdin=f"{token}\n".encode(),
-    )
-    for line in result.output.splitlines():
-        if line.startswith(f"{token} "):
-            status = line[len(token) + 1 :]
-            return Verdict(status == "passed", status)
+    step = Step((sys.executable, "-I", "-c", PYTHON_RUNNER, str(PYTHON_TIME_LIMIT)),
+                PYTHON_START_ALLOWANCE + PYTHON_TIME_LIMIT + PYTHON_KILL_DELAY, stdin=f"{token}\n")
+    for result in sandbox.run({"program.py": program}, [step]).results:
+        for line in result.stdout.splitlines():
+            if line.startswith(f"{token} "):
+                status = line[len(token) + 1 :]
+                return Verdict(status == "passed", status)
     return Verdict(False, "timed out")  # the harness's word for a program that left no result
 
 
@@ -68,34 +65,32 @@ def exit_verdict(exit_code: int | None) -> Verdict:
     return Verdict(False, f"failed: exit status {exit_code}")
 
 
-def judge_javascript(workspace: Workspace, program: str) -> Verdict:
+def judge_javascript(sandbox: Sandbox, program: str) -> Verdict:
     """Run a JavaScript program under node as MultiPL-E does."""
-    (workspace.path / "program.js").write_text(program, encoding="utf-8")
     node = required_tool("node", INSTALL_NODE)
-    result = workspace.run(["/bin/sh", "-c", STATUS_AFTER_OUTPUT_CLOSES, "sh", node, "program.js"],
-                           NODE_TIME_LIMIT)
-    statuses = [line.split()[1] for line in result.output.splitlines() if line.startswith("exit ")]
-    if result.exit_code is None or not statuses:
-        return Verdict(False, "timed out")
-    return exit_verdict(int(statuses[0]))
+    step = Step((node, "program.js"), NODE_TIME_LIMIT, wait_for_output=True)
+    results = sandbox.run({"program.js": program}, [step]).results
+    return exit_verdict(results[0].exit_code if results else None)
 
 
-def judge_cpp(workspace: Workspace, program: str) -> Verdict:
+def judge_cpp(sandbox: Sandbox, program: str) -> Verdict:
     """Compile a C++ program with g++ -std=c++17 and run it, as MultiPL-E does."""
-    (workspace.path / "program.cpp").write_text(program, encoding="utf-8")
     compiler = required_tool("g++", INSTALL_GPP)
-    build = workspace.run([compiler, "program.cpp", "-o", "program", "-std=c++17"], CPP_TIME_LIMIT)
-    if build.exit_code != 0:
-        reason = "timed out" if build.exit_code is None else f"exit status {build.exit_code}"
+    steps = [Step((compiler, "program.cpp", "-o", "program", "-std=c++17"), CPP_TIME_LIMIT, throttle=True),
+             Step(("./program",), CPP_TIME_LIMIT, throttle=True)]
+    results = sandbox.run({"program.cpp": program}, steps).results
+    build = results[0].exit_code if results else None
+    if build != 0:
+        reason = "timed out" if build is None else f"exit status {build}"
         return Verdict(False, f"compile error: {reason}")
-    return exit_verdict(workspace.run([str(workspace.path / "program")], CPP_TIME_LIMIT).exit_code)
+    return exit_verdict(results[1].exit_code)
 
 
 @dataclass(frozen=True)
 class Language:
     """How programs of one language run, and a program that must pass where they can run."""
 
-    judge: Callable[[Workspace, str], Verdict]
+    judge: Callable[[Sandbox, str], Verdict]
     executables: Callable[[], list[str]]
     passing_program: str
 
@@ -124,8 +119,7 @@ def open_sandbox(languages: Iterable[str], memory_limit_mb: int, workers: int, u
         print("warning: running model-written programs WITHOUT a sandbox, at your own risk", file=sys.stderr)
     sandbox = Sandbox(memory_limit_mb * 1_000_000, executables, workers, unsafe)
     for language in languages:
-        with sandbox.workspace() as workspace:
-            verdict = LANGUAGES[language].judge(workspace, LANGUAGES[language].passing_program)
+        verdict = LANGUAGES[language].judge(sandbox, LANGUAGES[language].passing_program)
         if not verdict.passed:
             sandbox.close()
             raise CannotExecute(
@@ -140,15 +134,10 @@ def execute(
 ) -> list[list[Verdict]]:
     """Judge every program (one list per problem), `workers` at a time, with a progress bar."""
     judge = LANGUAGES[language].judge
-
-    def judge_in_workspace(program: str) -> Verdict:
-        with sandbox.workspace() as workspace:
-            return judge(workspace, program)
-
     verdicts: list[list[Verdict | None]] = [[None] * len(problem) for problem in programs]
     with ThreadPoolExecutor(max_workers=workers) as pool:
         jobs = {
-            pool.submit(judge_in_workspace, program): (problem, sample)
+            pool.submit(judge, sandbox, program): (problem, sample)
             for problem, problem_programs in enumerate(programs)
             for sample, program in enumerate(problem_programs)
         }
