@@ -671,12 +671,15 @@ def test_a_partial_local_fiqa_copy_is_named_in_a_warning(finance, tmp_path, caps
         finance.load_examples("tfns", tmp_path / "nothing")
 
 
-def test_help_names_each_benchmarks_files_and_a_missing_copy_is_one_line(rendered_challenge, tmp_path, capsys):
+def test_help_names_each_benchmarks_files_and_a_missing_copy_is_one_line(
+    rendered_challenge, tmp_path, capsys
+):
     evaluation = rendered_challenge("finance")("eval")
     with pytest.raises(SystemExit):
         evaluation.main(["--help"])
     help_text = " ".join(capsys.readouterr().out.split())
-    for name in ("DIR/fpb/train", "DIR/fiqa/train", "DIR/fiqa/validation", "DIR/fiqa/test", "DIR/tfns/validation"):
+    for name in ("DIR/fpb/train", "DIR/fiqa/train", "DIR/fiqa/validation", "DIR/fiqa/test",
+                 "DIR/tfns/validation"):
         assert name in help_text, help_text
     (tmp_path / "fpb").mkdir()
     with pytest.raises(SystemExit) as failure:

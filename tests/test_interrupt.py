@@ -37,7 +37,8 @@ def test_an_interrupted_run_stops_the_superlink_the_simulation_and_ray(
     overrides = {**SMOKE_OVERRIDES, "num-server-rounds": 50, "static.dataset.name": str(flashcards_dir),
                  "train.results-dir": str(tmp_path / "results")}
     script = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(SCRIPT), str(tmp_path / "home"), str(project), repr(overrides)],
+        [sys.executable, "-c", textwrap.dedent(SCRIPT), str(tmp_path / "home"), str(project),
+         repr(overrides)],
         cwd=os.getcwd(), env={**os.environ, "PYTHONPATH": os.getcwd()},
     )
     try:
