@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-COMMUNICATION_BUDGET_MB = 200_000.0
+COMMUNICATION_BUDGET_MB = 200_000.0  # adapter arrays, both directions, the whole run
+BYTES_PER_MB = 1024 * 1024  # the megabyte of every communication figure
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,9 @@ class Challenge:
     evaluation_support: tuple[str, ...]  # the shared `evaluation/` modules it needs
     official_evaluation: str  # the leaderboard's own evaluation code
     baseline_average: float  # the official baseline's average score (percent)
+    # the official baseline's score of each benchmark (percent, in the order of `benchmarks`),
+    # where the leaderboard publishes them
+    baseline_scores: tuple[float, ...] | None
 
 
 JOINED_INSTRUCTION = "`instruction` and `input` joined by a space are the instruction, `output` the response"
@@ -47,6 +51,7 @@ CHALLENGES: dict[str, Challenge] = {
         evaluation_support=("engine", "data", "text_tasks", "multiple_choice"),
         official_evaluation=f"{EVALUATION_URL}/medical",
         baseline_average=32.82,
+        baseline_scores=(59.00, 23.69, 27.10, 21.47),
     ),
     "general-nlp": Challenge(
         name="general-nlp",
@@ -64,6 +69,7 @@ CHALLENGES: dict[str, Challenge] = {
         evaluation_support=("engine", "data", "text_tasks", "multiple_choice"),
         official_evaluation=f"{EVALUATION_URL}/general-nlp",
         baseline_average=12.82,
+        baseline_scores=(12.37, 13.49, 12.60),
     ),
     "finance": Challenge(
         name="finance",
@@ -78,6 +84,7 @@ CHALLENGES: dict[str, Challenge] = {
         evaluation_support=("engine", "data", "text_tasks"),
         official_evaluation=f"{EVALUATION_URL}/finance",
         baseline_average=45.27,
+        baseline_scores=None,
     ),
     "code": Challenge(
         name="code",
@@ -92,9 +99,32 @@ CHALLENGES: dict[str, Challenge] = {
         evaluation_support=("engine", "data"),
         official_evaluation=f"{EVALUATION_URL}/code",
         baseline_average=27.36,
+        baseline_scores=None,
     ),
 }
 DEFAULT_CHALLENGE = "medical"
+
+# The official baseline app's run config, the same in the four challenges (Flower's
+# `examples/flowertune-llm-<challenge>/pyproject.toml`; its fraction is the challenge's
+# `fraction_train`). It names no target modules: PEFT's default for Mistral is q_proj, v_proj.
+OFFICIAL_BASELINE_CONFIG: dict[str, object] = {
+    "model.name": "mistralai/Mistral-7B-v0.3",
+    "model.quantization": 4,
+    "model.lora.peft-lora-r": 32,
+    "model.lora.peft-lora-alpha": 64,
+    "model.lora.peft-lora-dropout": 0.075,
+    "model.lora.peft-use-dora": False,
+    "model.lora.target-modules": "q_proj,v_proj",
+    "train.learning-rate-max": 5e-5,
+    "train.learning-rate-min": 1e-6,
+    "train.seq-length": 512,
+    "train.training-arguments.per-device-train-batch-size": 16,
+    "train.training-arguments.gradient-accumulation-steps": 1,
+    "train.training-arguments.max-steps": 10,
+    "strategy.name": "fedavg",
+    "strategy.fraction-evaluate": 0.0,
+    "num-server-rounds": 200,
+}
 
 
 def challenge(name: str) -> Challenge:

@@ -7,7 +7,7 @@ evaluation instructions; their exact wording decides whether scores are comparab
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -15,7 +15,9 @@ from typing import Any
 
 from .data import load_split, read_generations
 from .multiple_choice import BOOLEAN, MCQ, accuracy, answer_examples, build_prompt, mcq_body, option_letter
-from .text_tasks import Task, add_quantization_argument, evaluate_tasks
+from .text_tasks import Loaded, Task, add_quantization_argument, evaluate_tasks
+from .text_tasks import adapter_models as text_adapter_models
+from .text_tasks import read_scores as text_read_scores
 
 # The Meditron evaluation instructions, worded exactly as the official FlowerTune evaluation
 # uses them (including its "realworld", without a hyphen).
@@ -93,6 +95,7 @@ BENCHMARKS: dict[str, Benchmark] = {
 }
 
 DATASETS = tuple(BENCHMARKS)
+LEADERBOARD_TASKS = DATASETS  # averaged by the leaderboard, in the order of its columns
 
 
 def load_examples(name: str, data_dir: Path | None) -> list[dict[str, str]]:
@@ -121,9 +124,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_quantization_argument(parser)
 
 
-def evaluate(args: argparse.Namespace) -> None:
+def task_names(args: argparse.Namespace) -> list[str]:
+    """The tasks `evaluate` runs for these flags (they name its result files)."""
+    return list(args.datasets)
+
+
+def evaluate(args: argparse.Namespace, loaded: Loaded | None = None) -> dict[str, float]:
     """Answer, score and record every chosen benchmark."""
-    evaluate_tasks(args, [task(name) for name in args.datasets])
+    return evaluate_tasks(args, [task(name) for name in args.datasets], loaded)
+
+
+def adapter_models(args: argparse.Namespace, peft_paths: Sequence[str]) -> Iterator[Loaded]:
+    """The base model loaded once, with each adapter in turn (for `evaluate`)."""
+    return text_adapter_models(args, peft_paths)
+
+
+def read_scores(output_dir: Path, run_name: str) -> dict[str, float]:
+    """The accuracies `evaluate` wrote for `run_name`, of the benchmarks that have a file."""
+    return text_read_scores(output_dir, run_name, DATASETS)
 
 
 def score_generations(path: Path, dataset: str, args: argparse.Namespace) -> str:

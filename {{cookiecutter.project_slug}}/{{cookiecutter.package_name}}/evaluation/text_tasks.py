@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from .data import Record, write_results
-from .engine import QUANTIZATIONS, load_model, load_tokenizer
+from .data import Record, read_accuracy, write_results
+from .engine import QUANTIZATIONS, load_model, load_tokenizer, use_adapter
+
+Loaded = tuple[Any, Any]  # a model holding its adapter, and its tokenizer
 
 
 @dataclass(frozen=True)
@@ -41,14 +44,35 @@ def results_table(scores: Mapping[str, float], rows: Mapping[str, int]) -> str:
     return "\n".join(lines)
 
 
-def evaluate_tasks(args: argparse.Namespace, tasks: Sequence[Task]) -> dict[str, float]:
+def adapter_models(args: argparse.Namespace, peft_paths: Sequence[str]) -> Iterator[Loaded]:
+    """The base model loaded once, as `evaluate_tasks` loads it, with each adapter in turn."""
+    model = load_model(args.base_model_name_path, None, args.quantization)
+    tokenizer = load_tokenizer(args.base_model_name_path)
+    for peft_path in peft_paths:
+        model = use_adapter(model, peft_path)
+        yield model, tokenizer
+
+
+def read_scores(output_dir: Path, run_name: str, names: Sequence[str]) -> dict[str, float]:
+    """The accuracies an evaluation wrote for `run_name`, of the tasks that have a file."""
+    paths = {name: Path(output_dir) / f"acc_{name}_{run_name}.txt" for name in names}
+    return {name: read_accuracy(path) for name, path in paths.items() if path.is_file()}
+
+
+def evaluate_tasks(
+    args: argparse.Namespace, tasks: Sequence[Task], loaded: Loaded | None = None
+) -> dict[str, float]:
     """Answer and score every task; write its files, a summary, and print the accuracies.
 
     Every task's data is read before the model loads, so a missing file fails at once.
+    `loaded` is a model and tokenizer already holding the adapter (the sweep's); without it,
+    the base model and `args.peft_path` are loaded.
     """
     examples = {task.name: task.load_examples(args.data_dir) for task in tasks}
-    model = load_model(args.base_model_name_path, args.peft_path, args.quantization)
-    tokenizer = load_tokenizer(args.base_model_name_path)
+    if loaded is None:
+        loaded = load_model(args.base_model_name_path, args.peft_path, args.quantization), \
+            load_tokenizer(args.base_model_name_path)
+    model, tokenizer = loaded
     scores: dict[str, float] = {}
     for task in tasks:
         records = task.answer(model, tokenizer, examples[task.name], args.batch_size, task.name)
