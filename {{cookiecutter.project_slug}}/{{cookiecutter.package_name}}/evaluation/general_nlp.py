@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-from . import comma_list
+from . import comma_list, text_tasks
 from .data import Record, load_split, read_generations
 from .multiple_choice import MCQ, accuracy, answer_examples, build_prompt, mcq_body
 from .text_tasks import Loaded, Task, add_quantization_argument, evaluate_tasks
-from .text_tasks import adapter_models as text_adapter_models
 from .text_tasks import read_scores as text_read_scores
 
 MMLU_INSTRUCTION = "Answer the following multiple choice question."
@@ -129,14 +128,12 @@ def evaluate(args: argparse.Namespace, loaded: Loaded | None = None) -> dict[str
     return evaluate_tasks(args, [category_task(category) for category in args.category], loaded)
 
 
-def adapter_models(args: argparse.Namespace, peft_paths: Sequence[str]) -> Iterator[Loaded]:
-    """The base model loaded once, with each adapter in turn (for `evaluate`)."""
-    return text_adapter_models(args, peft_paths)
-
-
 def read_scores(output_dir: Path, run_name: str) -> dict[str, float]:
     """The accuracies `evaluate` wrote for `run_name`, of the categories that have a file."""
     return text_read_scores(output_dir, run_name, [task_name(category) for category in MMLU_CATEGORIES])
+
+
+adapter_models = text_tasks.adapter_models  # the base model once, each adapter in turn
 
 
 def score_generations(path: Path, dataset: str, args: argparse.Namespace) -> str:

@@ -7,17 +7,16 @@ evaluation instructions; their exact wording decides whether scores are comparab
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
 
+from . import text_tasks
 from .data import load_split, read_generations
 from .multiple_choice import BOOLEAN, MCQ, accuracy, answer_examples, build_prompt, mcq_body, option_letter
-from .text_tasks import Loaded, Task, add_quantization_argument, evaluate_tasks
-from .text_tasks import adapter_models as text_adapter_models
-from .text_tasks import read_scores as text_read_scores
+from .text_tasks import DatasetTasks, Task, add_quantization_argument
 
 # The Meditron evaluation instructions, worded exactly as the official FlowerTune evaluation
 # uses them (including its "realworld", without a hyphen).
@@ -124,24 +123,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_quantization_argument(parser)
 
 
-def task_names(args: argparse.Namespace) -> list[str]:
-    """The tasks `evaluate` runs for these flags (they name its result files)."""
-    return list(args.datasets)
-
-
-def evaluate(args: argparse.Namespace, loaded: Loaded | None = None) -> dict[str, float]:
-    """Answer, score and record every chosen benchmark."""
-    return evaluate_tasks(args, [task(name) for name in args.datasets], loaded)
-
-
-def adapter_models(args: argparse.Namespace, peft_paths: Sequence[str]) -> Iterator[Loaded]:
-    """The base model loaded once, with each adapter in turn (for `evaluate`)."""
-    return text_adapter_models(args, peft_paths)
-
-
-def read_scores(output_dir: Path, run_name: str) -> dict[str, float]:
-    """The accuracies `evaluate` wrote for `run_name`, of the benchmarks that have a file."""
-    return text_read_scores(output_dir, run_name, DATASETS)
+# What `eval`, `sweep` and `submit` call: `--datasets` name the tasks.
+_commands = DatasetTasks(DATASETS, task)
+task_names, evaluate, read_scores = _commands.task_names, _commands.evaluate, _commands.read_scores
+adapter_models = text_tasks.adapter_models  # the base model once, each adapter in turn
 
 
 def score_generations(path: Path, dataset: str, args: argparse.Namespace) -> str:

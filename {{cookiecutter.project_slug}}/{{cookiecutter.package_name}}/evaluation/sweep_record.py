@@ -152,7 +152,9 @@ class SweepRecord:
                              xytext=(3, 3), fontsize="small")
         by_comm.set_xlabel("communicated up to the round (MB)")
         by_comm.set_ylabel(f"{label} (%)")
-        highest = max([100 * e.scores[t] for e in entries for t in e.scores if t in self.leaderboard_tasks] + [1.0])
+        shown = [100 * entry.scores[task] for entry in entries for task in self.leaderboard_tasks
+                 if task in entry.scores]
+        highest = max([*shown, 1.0])
         for axes, title in ((by_round, "Score per saved round"), (by_comm, "Score against communication")):
             axes.set_title(title)
             axes.set_ylim(0, 1.05 * highest)

@@ -95,3 +95,24 @@ def evaluate_tasks(
     print(results_table(scores, rows))
     print(f"Results in {args.output_dir}/ (summary: {summary_path.name})")
     return scores
+
+
+@dataclass(frozen=True)
+class DatasetTasks:
+    """The interface `eval`, `sweep` and `submit` call, for a challenge whose `--datasets`
+    name its tasks (`task` builds one from its name)."""
+
+    datasets: tuple[str, ...]
+    task: Callable[[str], Task]
+
+    def task_names(self, args: argparse.Namespace) -> list[str]:
+        """The tasks `evaluate` runs for these flags (they name its result files)."""
+        return list(args.datasets)
+
+    def evaluate(self, args: argparse.Namespace, loaded: Loaded | None = None) -> dict[str, float]:
+        """Answer, score and record every chosen benchmark."""
+        return evaluate_tasks(args, [self.task(name) for name in args.datasets], loaded)
+
+    def read_scores(self, output_dir: Path, run_name: str) -> dict[str, float]:
+        """The accuracies `evaluate` wrote for `run_name`, of the benchmarks that have a file."""
+        return read_scores(output_dir, run_name, self.datasets)
