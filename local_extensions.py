@@ -42,6 +42,26 @@ def _load(path: Path, name: str):
     return module
 
 
+_PACKAGE = "flowertune_template_package"
+
+
+def _package_module(name: str):
+    """A module of the rendered package, imported from the template folder as a package of its
+    own (so that its relative imports resolve), writing no bytecode beside it."""
+    dont_write_bytecode, sys.dont_write_bytecode = sys.dont_write_bytecode, True
+    try:
+        if _PACKAGE not in sys.modules:
+            spec = importlib.util.spec_from_file_location(
+                _PACKAGE, _PACKAGE_DIR / "__init__.py", submodule_search_locations=[str(_PACKAGE_DIR)]
+            )
+            package = importlib.util.module_from_spec(spec)
+            sys.modules[_PACKAGE] = package
+            spec.loader.exec_module(package)
+        return importlib.import_module(f"{_PACKAGE}.{name}")
+    finally:
+        sys.dont_write_bytecode = dont_write_bytecode
+
+
 def _load_lora_targets():
     """The rendered package's target-module table, imported from the template folder."""
     return _load(_LORA_TARGETS, "flowertune_lora_targets")
@@ -127,6 +147,36 @@ def lora_target_modules(answer: object, base_model: object) -> str:
     return _load_lora_targets().resolve_target_modules(str(base_model), str(answer))
 
 
+def communication_projection(answers: dict) -> str:
+    """The communication the rendered run config will use, as the server plans it before
+    round 1 (`budget.plan_communication`), where the model's config can be read here: a local
+    model folder and torch, transformers and peft installed. Otherwise, when it is computed."""
+    base_model = str(answers["base_model"])
+    at_start = ("computed from the model's config when the run starts (the server logs it as "
+                "`Communication plan:`)")
+    if not (Path(base_model).expanduser() / "config.json").is_file():
+        return at_start
+    use_dora = toml_bool(answers["peft_use_dora"]) == "true"
+    try:
+        settings, model, budget = (_package_module(name) for name in ("settings", "model", "budget"))
+        lora = settings.LoraSettings(
+            r=int(answers["peft_lora_r"]), alpha=int(answers["peft_lora_alpha"]),
+            dropout=float(answers["lora_dropout"]), use_dora=use_dora,
+            target_modules=lora_target_modules(answers["lora_target_modules"], base_model),
+        )
+        shapes = model.adapter_shapes(base_model, lora, trust_remote_code=False)
+    except Exception as error:  # noqa: BLE001 - the run start computes it anyway
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        return f"{at_start}; it could not be computed at render time ({reason})"
+    plan = budget.plan_communication(
+        shapes, transport_dtype=str(answers["transport_dtype"]),
+        num_nodes=challenge(answers["challenge"]).num_supernodes,
+        fraction_train=float(answers["fraction_fit"]), fraction_evaluate=float(answers["fraction_evaluate"]),
+        rounds=int(answers["num_server_rounds"]), use_dora=use_dora,
+    )
+    return plan.summary()
+
+
 @pass_environment
 def validate_answers(environment: Environment, answers: dict) -> str:
     """Check every answer with the pre-generation hook's rules, before anything is written.
@@ -200,6 +250,7 @@ class FlowerTuneExtension(Extension):
         environment.filters["challenge"] = challenge
         environment.filters["app_slug"] = app_slug
         environment.filters["federation_config"] = federation_config
+        environment.filters["communication_projection"] = communication_projection
 
     def preprocess(self, source: str, name: str | None, filename: str | None = None) -> str:
         """Turn an answer string with stray Jinja markup into an expression of its own text."""

@@ -130,12 +130,15 @@ def test_pruning_keeps_the_challenges_evaluation_and_the_modules_it_uses_only(ch
     others = {other.evaluation_module for other in CHALLENGES.values()} - needed
     others |= {name for other in CHALLENGES.values() for name in other.evaluation_support} - needed
     assert others, "every challenge would keep everything"
+    claimed = {other.evaluation_module for other in CHALLENGES.values()}
+    claimed |= {name for other in CHALLENGES.values() for name in other.evaluation_support}
+    shared = {Path(name).stem for name in before} - claimed - {"__init__"}  # no challenge's own: all keep it
 
     removed = post_gen.prune_evaluation(evaluation_dir, TEMPLATE_CHALLENGES, challenge)
 
     left = {path.name for path in evaluation_dir.iterdir()}
     # a module may be a file or a package; whichever the template has is kept or removed whole
-    assert {Path(name).stem for name in left} == {"__init__", *needed}
+    assert {Path(name).stem for name in left} == {"__init__", *needed, *shared}
     assert left == {name for name in before if Path(name).stem not in others}
     assert {path.name for path in removed} == before - left
     assert (evaluation_dir / "__init__.py").is_file()

@@ -31,8 +31,10 @@ SLUGS = {
 PACKAGE_MODULES = {
     "__init__.py", "challenges.py", "settings.py", "lora_targets.py", "model.py", "dataset.py",
     "client_app.py", "server_app.py", "checkpoint.py", "communication.py",
-    "run_record.py", "leaderboard.py", "report.py", "eval.py", "scores.py",
+    "run_record.py", "leaderboard.py", "report.py", "eval.py", "budget.py", "sweep.py", "submit.py",
 }
+# Evaluation modules every challenge keeps, beside its own.
+SHARED_EVALUATION_MODULES = {"sweep_record.py"}
 # The evaluation each challenge ships: its own module and the shared ones it uses, nothing else.
 EVALUATION_MODULES = {
     "medical": {"__init__.py", "engine.py", "data.py", "text_tasks.py", "multiple_choice.py", "medical.py"},
@@ -80,8 +82,9 @@ def test_each_challenge_renders_the_expected_file_tree(challenge, rendered_proje
         files -= code_evaluation
     expected = {"pyproject.toml", "README.md", ".gitignore"} | {
         f"{package}/{module}"
-        for module in (PACKAGE_MODULES | {f"evaluation/{name}" for name in EVALUATION_MODULES[challenge]}
-                       | template_strategy_files())
+        for module in (PACKAGE_MODULES | template_strategy_files() | {
+            f"evaluation/{name}" for name in EVALUATION_MODULES[challenge] | SHARED_EVALUATION_MODULES
+        })
     }
     assert files == expected
 

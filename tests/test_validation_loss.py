@@ -17,7 +17,7 @@ def test_plot_and_report_show_the_validation_loss(rendered_package, tmp_path):
     assert axes.get_ylim()[0] == 0 and axes.get_ylim()[1] >= 2.5
     assert "last validation loss: 2.2500 (round 2)" in record.summary()
     medical = rendered_package("challenges").challenge("medical")
-    section = report.results_section(record.run_dir, tmp_path, medical, {})
+    section = report.results_section(record.run_dir, tmp_path, medical, {}, [])
     assert "final validation loss 2.2500" in section
     assert "| 1 | 2.0000 | 2.5000 |" in section and "| 2 | 1.5000 | 2.2500 |" in section
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-COMMUNICATION_BUDGET_MB = 200_000.0
+COMMUNICATION_BUDGET_MB = 200_000.0  # adapter arrays, both directions, the whole run
+BYTES_PER_MB = 1024 * 1024  # the megabyte of every communication figure
 
 
 @dataclass(frozen=True)
@@ -23,12 +24,14 @@ class Challenge:
     fraction_train: float  # the official default share of nodes that train each round
     training_format: str  # how a data row becomes an instruction and a response
     benchmarks: tuple[str, ...]  # what the leaderboard evaluates, as its README names them
-    result_files: tuple[str, ...]  # per benchmark, the file `eval` writes its score to (<run>: --run-name)
     metric: str
     evaluation_module: str  # the module under `evaluation/` that scores this challenge
     evaluation_support: tuple[str, ...]  # the shared `evaluation/` modules it needs
     official_evaluation: str  # the leaderboard's own evaluation code
     baseline_average: float  # the official baseline's average score (percent)
+    # the official baseline's score of each benchmark (percent, in the order of `benchmarks`),
+    # where the leaderboard publishes them
+    baseline_scores: tuple[float, ...] | None
 
 
 JOINED_INSTRUCTION = "`instruction` and `input` joined by a space are the instruction, `output` the response"
@@ -43,12 +46,12 @@ CHALLENGES: dict[str, Challenge] = {
         fraction_train=0.1,
         training_format="the `input` column is the instruction and `output` the response",
         benchmarks=("PubMedQA", "MedMCQA", "MedQA", "CareQA"),
-        result_files=tuple(f"acc_{name}_<run>.txt" for name in ("pubmedqa", "medmcqa", "medqa", "careqa")),
         metric="accuracy",
         evaluation_module="medical",
         evaluation_support=("engine", "data", "text_tasks", "multiple_choice"),
         official_evaluation=f"{EVALUATION_URL}/medical",
         baseline_average=32.82,
+        baseline_scores=(59.00, 23.69, 27.10, 21.47),
     ),
     "general-nlp": Challenge(
         name="general-nlp",
@@ -61,14 +64,12 @@ CHALLENGES: dict[str, Challenge] = {
             "context when a row has one (the official app drops it), and `output` is the response"
         ),
         benchmarks=("MMLU STEM", "MMLU Social Sciences", "MMLU Humanities"),
-        result_files=tuple(
-            f"acc_mmlu_{name}_<run>.txt" for name in ("stem", "social_sciences", "humanities")
-        ),
         metric="accuracy",
         evaluation_module="general_nlp",
         evaluation_support=("engine", "data", "text_tasks", "multiple_choice"),
         official_evaluation=f"{EVALUATION_URL}/general-nlp",
         baseline_average=12.82,
+        baseline_scores=(12.37, 13.49, 12.60),
     ),
     "finance": Challenge(
         name="finance",
@@ -78,12 +79,12 @@ CHALLENGES: dict[str, Challenge] = {
         fraction_train=0.1,
         training_format=JOINED_INSTRUCTION,
         benchmarks=("FPB", "FiQA", "TFNS"),
-        result_files=tuple(f"acc_{name}_<run>.txt" for name in ("fpb", "fiqa", "tfns")),
         metric="accuracy",
         evaluation_module="finance",
         evaluation_support=("engine", "data", "text_tasks"),
         official_evaluation=f"{EVALUATION_URL}/finance",
         baseline_average=45.27,
+        baseline_scores=None,
     ),
     "code": Challenge(
         name="code",
@@ -93,18 +94,37 @@ CHALLENGES: dict[str, Challenge] = {
         fraction_train=0.2,
         training_format=JOINED_INSTRUCTION,
         benchmarks=("HumanEval", "MBPP", "MultiPL-E JavaScript", "MultiPL-E C++"),
-        result_files=tuple(
-            f"evaluation_results_{name}_<run>.json"
-            for name in ("humaneval", "mbpp", "multiple-js", "multiple-cpp")
-        ),
         metric="pass@1",
         evaluation_module="code",
         evaluation_support=("engine", "data"),
         official_evaluation=f"{EVALUATION_URL}/code",
         baseline_average=27.36,
+        baseline_scores=None,
     ),
 }
 DEFAULT_CHALLENGE = "medical"
+
+# The official baseline app's run config, the same in the four challenges (Flower's
+# `examples/flowertune-llm-<challenge>/pyproject.toml`; its fraction is the challenge's
+# `fraction_train`). It names no target modules: PEFT's default for Mistral is q_proj, v_proj.
+OFFICIAL_BASELINE_CONFIG: dict[str, object] = {
+    "model.name": "mistralai/Mistral-7B-v0.3",
+    "model.quantization": 4,
+    "model.lora.peft-lora-r": 32,
+    "model.lora.peft-lora-alpha": 64,
+    "model.lora.peft-lora-dropout": 0.075,
+    "model.lora.peft-use-dora": False,
+    "model.lora.target-modules": "q_proj,v_proj",
+    "train.learning-rate-max": 5e-5,
+    "train.learning-rate-min": 1e-6,
+    "train.seq-length": 512,
+    "train.training-arguments.per-device-train-batch-size": 16,
+    "train.training-arguments.gradient-accumulation-steps": 1,
+    "train.training-arguments.max-steps": 10,
+    "strategy.name": "fedavg",
+    "strategy.fraction-evaluate": 0.0,
+    "num-server-rounds": 200,
+}
 
 
 def challenge(name: str) -> Challenge:

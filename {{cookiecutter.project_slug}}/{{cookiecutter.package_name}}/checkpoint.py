@@ -99,6 +99,29 @@ def read_checkpoint(directory: Path) -> Checkpoint:
     return Checkpoint(directory, int(state["round"]), float(state["comm_total_mb"]), weights, strategy_state)
 
 
+def saved_adapters(run_dir: Path) -> dict[int, Path]:
+    """The run's whole checkpoints (`peft_<round>/` with its config, weights and training
+    state), by round, in round order."""
+    found = {}
+    for path in Path(run_dir).glob("peft_*"):
+        match = CHECKPOINT_NAME.match(path.name)
+        parts = (ADAPTER_CONFIG, ADAPTER_WEIGHTS, TRAINING_STATE)
+        if match and all((path / name).is_file() for name in parts):
+            found[int(match.group(1))] = path
+    return dict(sorted(found.items()))
+
+
+def communicated_mb(directory: Path) -> float:
+    """Megabytes the run had communicated when this checkpoint was saved."""
+    return float(json.loads((directory / TRAINING_STATE).read_text(encoding="utf-8"))["comm_total_mb"])
+
+
+def base_model_of(directory: Path) -> str | None:
+    """The base model an adapter folder names (`base_model_name_or_path`), if any."""
+    config = json.loads((directory / ADAPTER_CONFIG).read_text(encoding="utf-8"))
+    return config.get("base_model_name_or_path") or None
+
+
 def latest_checkpoint(results_dir: Path) -> Checkpoint | None:
     """The newest whole checkpoint under `results_dir`; broken ones are named and skipped."""
     candidates = [

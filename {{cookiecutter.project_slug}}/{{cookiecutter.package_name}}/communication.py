@@ -10,9 +10,7 @@ import numpy as np
 from flwr.app import Array, ArrayRecord
 from flwr.common.logger import log
 
-from .challenges import COMMUNICATION_BUDGET_MB
-
-BYTES_PER_MB = 1024 * 1024
+from .challenges import BYTES_PER_MB, COMMUNICATION_BUDGET_MB
 
 
 def to_arrays(state: dict[str, np.ndarray], dtype: str) -> ArrayRecord:

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 
-from .challenges import CHALLENGES
+from .challenges import CHALLENGES, Challenge
 from .evaluation import comma_list
 
 
@@ -31,17 +31,16 @@ def challenge_evaluation() -> ModuleType:
     return importlib.import_module(present[0])
 
 
-def build_parser(evaluation: ModuleType) -> argparse.ArgumentParser:
-    """The shared flags of every challenge, then the challenge's own."""
-    parser = argparse.ArgumentParser(
-        prog=f"python -m {__package__}.eval",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+def this_challenge() -> Challenge:
+    """The challenge of this project: the one whose evaluation the template rendered."""
+    module = challenge_evaluation().__name__.rsplit(".", 1)[-1]
+    return next(challenge for challenge in CHALLENGES.values() if challenge.evaluation_module == module)
+
+
+def add_evaluation_arguments(parser: argparse.ArgumentParser, evaluation: ModuleType) -> None:
+    """The flags that decide how an adapter is evaluated (`eval` and `sweep` share them):
+    the shared ones of every challenge, then the challenge's own."""
     parser.add_argument("--base-model-name-path", help="hub id or local folder of the base model")
-    parser.add_argument(
-        "--peft-path", help="PEFT adapter folder; without it, the base model is evaluated"
-    )
     parser.add_argument("--run-name", default="fl", help="names the output files (default: fl)")
     parser.add_argument(
         "--batch-size", type=int, default=16, help="prompts per batch (default: 16)"
@@ -56,6 +55,19 @@ def build_parser(evaluation: ModuleType) -> argparse.ArgumentParser:
              + ", ".join(f"DIR/{name}" for name in evaluation.DATA_FILES)
              + " (each .jsonl, .json or .parquet)",
     )
+    evaluation.add_arguments(parser)
+
+
+def build_parser(evaluation: ModuleType) -> argparse.ArgumentParser:
+    """The evaluation flags, the adapter, where results go, and re-scoring a saved file."""
+    parser = argparse.ArgumentParser(
+        prog=f"python -m {__package__}.eval",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--peft-path", help="PEFT adapter folder; without it, the base model is evaluated"
+    )
     parser.add_argument(
         "--score-generations", type=Path, metavar="FILE",
         help="re-score a saved generation file of the one --datasets benchmark, without a model",
@@ -64,7 +76,7 @@ def build_parser(evaluation: ModuleType) -> argparse.ArgumentParser:
         "--output-dir", type=Path, default=Path("benchmarks"),
         help="where results go (default: benchmarks)",
     )
-    evaluation.add_arguments(parser)
+    add_evaluation_arguments(parser, evaluation)
     return parser
 
 

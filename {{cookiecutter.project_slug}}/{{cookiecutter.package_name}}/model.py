@@ -67,7 +67,11 @@ def load_base_model(settings: RunSettings) -> torch.nn.Module:
 
 def lora_config(settings: RunSettings, use_dora: bool | None = None) -> LoraConfig:
     """The PEFT adapter config; `use_dora` overrides the configured choice."""
-    lora: LoraSettings = settings.lora
+    return adapter_config(settings.lora, settings.model_name, use_dora)
+
+
+def adapter_config(lora: LoraSettings, model_name: str, use_dora: bool | None = None) -> LoraConfig:
+    """The PEFT adapter config of `lora` on `model_name`; `use_dora` overrides its choice."""
     return LoraConfig(
         r=lora.r,
         lora_alpha=lora.alpha,
@@ -76,7 +80,7 @@ def lora_config(settings: RunSettings, use_dora: bool | None = None) -> LoraConf
         use_dora=lora.use_dora if use_dora is None else use_dora,
         bias="none",
         task_type="CAUSAL_LM",
-        base_model_name_or_path=settings.model_name,
+        base_model_name_or_path=model_name,
     )
 
 
@@ -144,6 +148,19 @@ def load_adapter_state(model: torch.nn.Module, state: Mapping[str, np.ndarray]) 
     set_peft_model_state_dict(model, tensors)
 
 
+def adapter_shapes(
+    model_name: str, lora: LoraSettings, trust_remote_code: bool
+) -> dict[str, tuple[int, ...]]:
+    """The shape of every LoRA A and B matrix, keyed as PEFT saves them, from the model's
+    config alone (no base weights; DoRA magnitudes are left out)."""
+    config = AutoConfig.from_pretrained(model_name, trust_remote_code=trust_remote_code)
+    with torch.device("meta"):
+        skeleton = AutoModelForCausalLM.from_config(config, trust_remote_code=trust_remote_code)
+    check_target_modules(skeleton, lora.target_modules)
+    peft_model = get_peft_model(skeleton, adapter_config(lora, model_name, use_dora=False))
+    return {key: tuple(value.shape) for key, value in get_peft_model_state_dict(peft_model).items()}
+
+
 def initial_adapter_state(settings: RunSettings) -> dict[str, np.ndarray]:
     """Initial LoRA A/B matrices built from the model's config alone (no base weights).
 
@@ -151,20 +168,7 @@ def initial_adapter_state(settings: RunSettings) -> dict[str, np.ndarray]:
     generator, B starts at zero. DoRA magnitudes depend on the base weights, so each
     client computes them itself until the first aggregate carries them.
     """
-    config = AutoConfig.from_pretrained(
-        settings.model_name, trust_remote_code=settings.trust_remote_code
-    )
-    with torch.device("meta"):
-        skeleton = AutoModelForCausalLM.from_config(
-            config, trust_remote_code=settings.trust_remote_code
-        )
-    check_target_modules(skeleton, settings.lora.target_modules)
-    shapes = {
-        key: tuple(value.shape)
-        for key, value in get_peft_model_state_dict(
-            get_peft_model(skeleton, lora_config(settings, use_dora=False))
-        ).items()
-    }
+    shapes = adapter_shapes(settings.model_name, settings.lora, settings.trust_remote_code)
     generator = torch.Generator().manual_seed(settings.seed)
     state = {}
     for key in sorted(shapes):

@@ -2,9 +2,9 @@
 
     python -m <package>.report [--run-dir results/<run>] [--eval-run-name fl]
 
-Reads `metrics.json`, `leaderboard.json` and `train_loss.png` of the run (the newest under
-`results/` by default) and, where the evaluation wrote them, the score files of the run's
-challenge under `benchmarks/` (see `scores`).
+Reads `metrics.json` and `train_loss.png` of the run (the newest under `results/` by default)
+and, where the evaluation wrote them, the score files of this project's challenge under
+`benchmarks/` (its evaluation module's `read_scores`).
 """
 
 from __future__ import annotations
@@ -12,12 +12,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from .challenges import Challenge, challenge
-from .leaderboard import LEADERBOARD_FILE
+from .challenges import Challenge
+from .eval import challenge_evaluation, this_challenge
+from .leaderboard import leaderboard_scores, percent
 from .run_record import LOSS_PLOT, METRICS_FILE
-from .scores import benchmark_scores, leaderboard_average
 
 START = "<!-- results:start -->"
 END = "<!-- results:end -->"
@@ -31,21 +32,16 @@ def newest_run(results_dir: Path) -> Path:
     return runs[-1].parent
 
 
-def run_challenge(run_dir: Path) -> Challenge:
-    """The challenge the run trained for, as its rule record names it."""
-    record = json.loads((run_dir / LEADERBOARD_FILE).read_text(encoding="utf-8"))
-    return challenge(record["challenge"])
-
-
 def loss_text(loss: float | None) -> str:
     """A loss for the README, or a dash for a round without one."""
     return "-" if loss is None else f"{loss:.4f}"
 
 
 def results_section(
-    run_dir: Path, readme_dir: Path, rules: Challenge, scores: dict[str, float]
+    run_dir: Path, readme_dir: Path, rules: Challenge, scores: Mapping[str, float], tasks: Sequence[str]
 ) -> str:
-    """Markdown for the results section, every figure taken from the files."""
+    """Markdown for the results section, every figure taken from the files; `scores` are the
+    evaluation's fractions by task, `tasks` the leaderboard's, in the order of `rules.benchmarks`."""
     metrics = json.loads((run_dir / METRICS_FILE).read_text(encoding="utf-8"))
     totals = metrics["totals"]
     rounds = metrics["rounds"]
@@ -74,13 +70,13 @@ def results_section(
         lines += ["", "| Round | Train loss | Validation loss |", "| --- | --- | --- |"]
         lines += [f"| {e['round']} | {loss_text(e['train_loss'])} | {loss_text(e['eval_loss'])} |"
                   for e in evaluated]
-    if scores:
+    values, average = leaderboard_scores(scores, tasks)
+    if any(value is not None for value in values):
         lines += ["", f"| Benchmark | {rules.metric} (%) |", "| --- | --- |"]
-        lines += [f"| {name} | {scores[name]:.2f} |" if name in scores else f"| {name} | not evaluated |"
-                  for name in rules.benchmarks]
-        average = leaderboard_average(rules, scores)
+        lines += [f"| {title} | {percent(value)} |"
+                  for title, value in zip(rules.benchmarks, values, strict=True)]
         if average is not None:
-            lines.append(f"| average (the leaderboard's ranking) | {average:.2f} |")
+            lines.append(f"| average (the leaderboard's ranking) | {percent(average)} |")
     return "\n".join([*lines, END])
 
 
@@ -104,9 +100,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--readme", type=Path, default=Path("README.md"))
     args = parser.parse_args(argv)
     run_dir = args.run_dir or newest_run(args.results_dir)
-    rules = run_challenge(run_dir)
-    scores = benchmark_scores(rules, args.benchmarks_dir, args.eval_run_name)
-    section = results_section(run_dir, args.readme.parent, rules, scores)
+    evaluation = challenge_evaluation()
+    scores = evaluation.read_scores(args.benchmarks_dir, args.eval_run_name)
+    section = results_section(run_dir, args.readme.parent, this_challenge(), scores,
+                              list(evaluation.LEADERBOARD_TASKS))
     rewrite_readme(args.readme, section)
     print(f"Rewrote the results section of {args.readme} from {run_dir}")
 

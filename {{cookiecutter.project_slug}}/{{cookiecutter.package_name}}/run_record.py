@@ -1,4 +1,4 @@
-"""What every run records: `metrics.json`, the loss plot and a closing summary."""
+"""What every run records: `metrics.json`, the loss plot, the run config and a closing summary."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from .challenges import COMMUNICATION_BUDGET_MB
 
 METRICS_FILE = "metrics.json"
 LOSS_PLOT = "train_loss.png"
+RUN_CONFIG_FILE = "run_config.json"
 
 
 def peak_rss_mb() -> float:
@@ -33,6 +34,12 @@ def write_json(path: Path, data: object) -> None:
     staging = path.with_name(path.name + ".tmp")
     staging.write_text(json.dumps(data, indent=2), encoding="utf-8")
     os.replace(staging, path)
+
+
+def write_run_config(run_dir: Path, run_config: dict) -> None:
+    """Keep the run config the run started with (`run_config.json`), overrides included."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_json(run_dir / RUN_CONFIG_FILE, dict(run_config))
 
 
 @dataclass

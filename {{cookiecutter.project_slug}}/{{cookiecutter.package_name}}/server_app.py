@@ -17,13 +17,14 @@ from flwr.app import Context
 from flwr.common.logger import log
 from flwr.serverapp import Grid, ServerApp
 
+from .budget import CommunicationPlan, over_budget_message, plan_run
 from .challenges import challenge
-from .checkpoint import latest_checkpoint
+from .checkpoint import Checkpoint, latest_checkpoint
 from .communication import CommunicationTracker, to_arrays
 from .dataset import check_columns, federated_dataset
 from .leaderboard import write_leaderboard_record
 from .model import TargetModulesError, initial_adapter_state
-from .run_record import RunRecord
+from .run_record import RunRecord, write_run_config
 from .settings import STRATEGY_NAMES, TRANSPORT_DTYPES, RunSettings, read_settings
 from .strategies.catalog import build_strategy
 
@@ -104,6 +105,25 @@ def initial_state(settings: RunSettings) -> dict[str, np.ndarray]:
         ) from None
 
 
+def communication_plan(
+    settings: RunSettings, arrays, checkpoint: Checkpoint | None, num_nodes: int
+) -> CommunicationPlan:
+    """The communication of the rounds to run, logged; a `SettingsError` when it exceeds the
+    budget, unless `strategy.allow-over-budget`."""
+    plan = plan_run(
+        settings, {key: tuple(array.shape) for key, array in arrays.items()}, num_nodes,
+        rounds_done=checkpoint.round if checkpoint else 0,
+        carried_mb=checkpoint.comm_total_mb if checkpoint else 0.0,
+    )
+    if plan.over_budget:
+        message = over_budget_message(plan, settings)
+        if not settings.allow_over_budget:
+            raise SettingsError(f"Refusing to start: {message}")
+        log(WARNING, "strategy.allow-over-budget = true, starting anyway: %s", message)
+    log(INFO, "Communication plan: %s", plan.summary())
+    return plan
+
+
 @app.main()
 def main(grid: Grid, context: Context) -> None:
     """Run the strategy for `num-server-rounds` rounds (or the rest of them, when resuming)."""
@@ -115,6 +135,8 @@ def main(grid: Grid, context: Context) -> None:
         # to_arrays empties the NumPy state as it goes: one copy of the adapter at a time
         initial_arrays = to_arrays(initial_state(settings) if checkpoint is None else checkpoint.state,
                                    "float32")
+        num_supernodes = len(list(grid.get_node_ids()))
+        plan = communication_plan(settings, initial_arrays, checkpoint, num_supernodes)
     except SettingsError as error:
         log(ERROR, "%s", error)
         raise
@@ -131,7 +153,8 @@ def main(grid: Grid, context: Context) -> None:
         log(INFO, "Resumed from %s: round %s of %s done, %.2f MB communicated so far",
             checkpoint.directory, done, settings.num_server_rounds, checkpoint.comm_total_mb)
     log(INFO, "Results of this run go to %s", run_dir)
-    write_leaderboard_record(run_dir, settings, num_supernodes=len(list(grid.get_node_ids())))
+    write_run_config(run_dir, context.run_config)
+    write_leaderboard_record(run_dir, settings, num_supernodes, plan=plan)
 
     communication = CommunicationTracker(carried_mb=checkpoint.comm_total_mb if checkpoint else 0.0)
     strategy = build_strategy(settings, record, communication, round_offset=done)
@@ -150,7 +173,7 @@ def main(grid: Grid, context: Context) -> None:
         log(ERROR, message)
         raise NoClientTrainedError(message)
     write_leaderboard_record(
-        run_dir, settings, len(list(grid.get_node_ids())), communication.total_mb, announce=False
+        run_dir, settings, len(list(grid.get_node_ids())), communication.total_mb, announce=False, plan=plan
     )
     for line in record.summary().splitlines():  # a record per line: each reaches the stream whole
         log(INFO, "%s", line)

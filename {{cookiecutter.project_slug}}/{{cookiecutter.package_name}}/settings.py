@@ -62,6 +62,7 @@ class RunSettings:
     strategy: StrategySettings
     dynamic_data_seed: bool
     validation_fraction: float
+    allow_over_budget: bool  # start even when the projected communication exceeds the budget
 
     @property
     def bf16(self) -> bool:
@@ -119,4 +120,5 @@ def read_settings(run_config: dict[str, Any]) -> RunSettings:
         ),
         dynamic_data_seed=bool(run_config["train.dynamic-data-seed"]),
         validation_fraction=float(run_config["train.validation-fraction"]),
+        allow_over_budget=bool(run_config["strategy.allow-over-budget"]),
     )

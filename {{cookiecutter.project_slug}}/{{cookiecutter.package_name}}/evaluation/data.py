@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,6 +17,7 @@ DATA_FILE_TYPES = {".jsonl": "json", ".json": "json", ".parquet": "parquet"}
 PARQUET_EXPORT_REVISION = "refs/convert/parquet"
 
 Record = dict[str, Any]
+ACCURACY = re.compile(r"Accuracy:\s*([-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)")
 
 
 def load_from_hub(
@@ -65,6 +67,15 @@ def read_generations(path: Path) -> list[Record]:
     if text.lstrip().startswith("["):
         return json.loads(text)
     return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def read_accuracy(path: Path) -> float:
+    """The accuracy of an `acc_<name>_<run>.txt` file (`Accuracy: <x>. `, ours or the official tool's)."""
+    text = Path(path).read_text(encoding="utf-8")
+    match = ACCURACY.search(text)
+    if match is None:
+        raise ValueError(f"{path}: no 'Accuracy: <number>' in {text[:60]!r}")
+    return float(match.group(1))
 
 
 def write_results(

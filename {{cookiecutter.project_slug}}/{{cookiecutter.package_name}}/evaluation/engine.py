@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import torch
 from peft import PeftModel
@@ -32,6 +33,22 @@ def load_model(base_model: str, peft_path: str | None, quantization: str):
     )
     if peft_path is not None:
         model = PeftModel.from_pretrained(model, peft_path)
+    return model.eval()
+
+
+def use_adapter(model, peft_path: str):
+    """`model` answering with the adapter at `peft_path`: a base model gets it as
+    `PeftModel.from_pretrained` gives it; a `PeftModel` loads it beside its adapter, switches
+    to it and drops the old one, so the base weights are loaded once for many adapters."""
+    name = Path(peft_path).name or "adapter"
+    if not isinstance(model, PeftModel):
+        return PeftModel.from_pretrained(model, peft_path, adapter_name=name).eval()
+    previous = model.active_adapter
+    if name == previous:
+        name += "-next"
+    model.load_adapter(peft_path, adapter_name=name)
+    model.set_adapter(name)
+    model.delete_adapter(previous)
     return model.eval()
 
 

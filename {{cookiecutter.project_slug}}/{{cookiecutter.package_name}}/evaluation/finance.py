@@ -45,9 +45,10 @@ from tqdm.auto import tqdm
 from transformers import StoppingCriteria, StoppingCriteriaList
 from transformers.generation import GenerationMode
 
+from . import text_tasks
 from .data import Record, load_split, read_generations
 from .engine import greedy_until_settled, is_plain_greedy
-from .text_tasks import Task, add_quantization_argument, evaluate_tasks
+from .text_tasks import DatasetTasks, Task, add_quantization_argument, evaluate_tasks
 
 ANSWER_MARKER = "Answer: "
 MAX_LENGTH = 512  # the official `generate(max_length=512)`: prompt, padding and answer
@@ -121,6 +122,7 @@ BENCHMARKS: dict[str, FinanceBenchmark] = {
 DATASETS = tuple(BENCHMARKS)
 # what --data-dir holds: <dir>/<file>.{jsonl,json,parquet}
 DATA_FILES = tuple(f"{name}/{split}" for name, benchmark in BENCHMARKS.items() for split in benchmark.splits)
+LEADERBOARD_TASKS = DATASETS  # averaged by the leaderboard, in the order of its columns
 
 
 def local_splits(name: str, splits: tuple[str, ...], data_dir: Path | None) -> tuple[str, ...]:
@@ -338,11 +340,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def evaluate(args: argparse.Namespace) -> None:
-    """Answer, score and record every chosen benchmark."""
+def evaluate(args: argparse.Namespace, loaded: text_tasks.Loaded | None = None) -> dict[str, float]:
+    """Answer, score and record every chosen benchmark (`loaded`: the sweep's model)."""
     torch.manual_seed(OFFICIAL_SEED)  # as the official tool, before loading the model
-    evaluate_tasks(args, [task(name, args.left_padding) for name in args.datasets],
-                   prepare=partial(prepare_as_officially, left_padding=args.left_padding))
+    return evaluate_tasks(args, [task(name, args.left_padding) for name in args.datasets], loaded,
+                          prepare=partial(prepare_as_officially, left_padding=args.left_padding))
+
+
+# What `sweep` and `submit` call besides `evaluate`: `--datasets` name the tasks.
+_commands = DatasetTasks(DATASETS, task)
+task_names, read_scores = _commands.task_names, _commands.read_scores
+adapter_models = text_tasks.adapter_models  # the base model once, each adapter in turn
 
 
 def score_generations(path: Path, dataset: str, args: argparse.Namespace) -> str:

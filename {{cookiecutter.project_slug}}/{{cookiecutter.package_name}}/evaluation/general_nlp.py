@@ -14,10 +14,11 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from . import comma_list
+from . import comma_list, text_tasks
 from .data import Record, load_split, read_generations
 from .multiple_choice import MCQ, accuracy, answer_examples, build_prompt, mcq_body
-from .text_tasks import Task, add_quantization_argument, evaluate_tasks
+from .text_tasks import Loaded, Task, add_quantization_argument, evaluate_tasks
+from .text_tasks import read_scores as text_read_scores
 
 MMLU_INSTRUCTION = "Answer the following multiple choice question."
 MMLU_HUB_ID = "lukaemon/mmlu"
@@ -50,6 +51,15 @@ MMLU_CATEGORIES: dict[str, tuple[str, ...]] = {
     ),
 }
 LEADERBOARD_CATEGORIES = ("stem", "social_sciences", "humanities")
+
+
+def task_name(category: str) -> str:
+    """A category's task, as its official result files name it."""
+    return f"mmlu_{category}"
+
+
+# averaged by the leaderboard, in the order of its columns
+LEADERBOARD_TASKS = tuple(task_name(category) for category in LEADERBOARD_CATEGORIES)
 DATASETS = ("mmlu",)
 DATA_FILES = ("mmlu/<subject>/test",)  # what --data-dir holds: <dir>/<file>.{jsonl,json,parquet}
 
@@ -92,7 +102,7 @@ def load_category(category: str, data_dir: Path | None) -> list[Record]:
 def category_task(category: str) -> Task:
     """One category as a scored task, named as its official files are (`mmlu_<category>`)."""
     return Task(
-        name=f"mmlu_{category}",
+        name=task_name(category),
         load_examples=partial(load_category, category),
         answer=answer_examples,
         score=partial(accuracy, answer_type=MCQ),
@@ -109,9 +119,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def evaluate(args: argparse.Namespace) -> None:
+def task_names(args: argparse.Namespace) -> list[str]:
+    """The tasks `evaluate` runs for these flags (they name its result files)."""
+    return [task_name(category) for category in args.category]
+
+
+def evaluate(args: argparse.Namespace, loaded: Loaded | None = None) -> dict[str, float]:
     """Answer, score and record every chosen category."""
-    evaluate_tasks(args, [category_task(category) for category in args.category])
+    return evaluate_tasks(args, [category_task(category) for category in args.category], loaded)
+
+
+def read_scores(output_dir: Path, run_name: str) -> dict[str, float]:
+    """The accuracies `evaluate` wrote for `run_name`, of the categories that have a file."""
+    return text_read_scores(output_dir, run_name, [task_name(category) for category in MMLU_CATEGORIES])
+
+
+adapter_models = text_tasks.adapter_models  # the base model once, each adapter in turn
 
 
 def score_generations(path: Path, dataset: str, args: argparse.Namespace) -> str:

@@ -13,9 +13,10 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from . import text_tasks
 from .data import load_split, read_generations
 from .multiple_choice import BOOLEAN, MCQ, accuracy, answer_examples, build_prompt, mcq_body, option_letter
-from .text_tasks import Task, add_quantization_argument, evaluate_tasks
+from .text_tasks import DatasetTasks, Task, add_quantization_argument
 
 # The Meditron evaluation instructions, worded exactly as the official FlowerTune evaluation
 # uses them (including its "realworld", without a hyphen).
@@ -95,6 +96,7 @@ BENCHMARKS: dict[str, Benchmark] = {
 DATASETS = tuple(BENCHMARKS)
 # what --data-dir holds: <dir>/<file>.{jsonl,json,parquet}
 DATA_FILES = tuple(f"{name}/{benchmark.split}" for name, benchmark in BENCHMARKS.items())
+LEADERBOARD_TASKS = DATASETS  # averaged by the leaderboard, in the order of its columns
 
 
 def load_examples(name: str, data_dir: Path | None) -> list[dict[str, str]]:
@@ -123,9 +125,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_quantization_argument(parser)
 
 
-def evaluate(args: argparse.Namespace) -> None:
-    """Answer, score and record every chosen benchmark."""
-    evaluate_tasks(args, [task(name) for name in args.datasets])
+# What `eval`, `sweep` and `submit` call: `--datasets` name the tasks.
+_commands = DatasetTasks(DATASETS, task)
+task_names, evaluate, read_scores = _commands.task_names, _commands.evaluate, _commands.read_scores
+adapter_models = text_tasks.adapter_models  # the base model once, each adapter in turn
 
 
 def score_generations(path: Path, dataset: str, args: argparse.Namespace) -> str:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .data import Record, write_results
-from .engine import QUANTIZATIONS, load_model, load_tokenizer
+from .data import Record, read_accuracy, write_results
+from .engine import QUANTIZATIONS, load_model, load_tokenizer, use_adapter
+
+Loaded = tuple[Any, Any]  # a model holding its adapter, and its tokenizer
 
 
 @dataclass(frozen=True)
@@ -42,17 +44,37 @@ def results_table(scores: Mapping[str, float], rows: Mapping[str, int]) -> str:
     return "\n".join(lines)
 
 
+def adapter_models(args: argparse.Namespace, peft_paths: Sequence[str]) -> Iterator[Loaded]:
+    """The base model loaded once, as `evaluate_tasks` loads it, with each adapter in turn."""
+    model = load_model(args.base_model_name_path, None, args.quantization)
+    tokenizer = load_tokenizer(args.base_model_name_path)
+    for peft_path in peft_paths:
+        model = use_adapter(model, peft_path)
+        yield model, tokenizer
+
+
+def read_scores(output_dir: Path, run_name: str, names: Sequence[str]) -> dict[str, float]:
+    """The accuracies an evaluation wrote for `run_name`, of the tasks that have a file."""
+    paths = {name: Path(output_dir) / f"acc_{name}_{run_name}.txt" for name in names}
+    return {name: read_accuracy(path) for name, path in paths.items() if path.is_file()}
+
+
 def evaluate_tasks(
-    args: argparse.Namespace, tasks: Sequence[Task], prepare: Callable[[Any, Any], None] | None = None
+    args: argparse.Namespace, tasks: Sequence[Task], loaded: Loaded | None = None,
+    prepare: Callable[[Any, Any], None] | None = None,
 ) -> dict[str, float]:
     """Answer and score every task; write its files, a summary, and print the accuracies.
 
     Every task's data is read before the model loads, so a missing file fails at once.
-    `prepare(model, tokenizer)`, when given, runs once before the first task's answers.
+    `loaded` is a model and tokenizer already holding the adapter (the sweep's); without it,
+    the base model and `args.peft_path` are loaded. `prepare(model, tokenizer)`, when given,
+    runs once before the first task's answers.
     """
     examples = {task.name: task.load_examples(args.data_dir) for task in tasks}
-    model = load_model(args.base_model_name_path, args.peft_path, args.quantization)
-    tokenizer = load_tokenizer(args.base_model_name_path)
+    if loaded is None:
+        loaded = load_model(args.base_model_name_path, args.peft_path, args.quantization), \
+            load_tokenizer(args.base_model_name_path)
+    model, tokenizer = loaded
     if prepare is not None:
         prepare(model, tokenizer)
     scores: dict[str, float] = {}
@@ -77,3 +99,24 @@ def evaluate_tasks(
     print(results_table(scores, rows))
     print(f"Results in {args.output_dir}/ (summary: {summary_path.name})")
     return scores
+
+
+@dataclass(frozen=True)
+class DatasetTasks:
+    """The interface `eval`, `sweep` and `submit` call, for a challenge whose `--datasets`
+    name its tasks (`task` builds one from its name)."""
+
+    datasets: tuple[str, ...]
+    task: Callable[[str], Task]
+
+    def task_names(self, args: argparse.Namespace) -> list[str]:
+        """The tasks `evaluate` runs for these flags (they name its result files)."""
+        return list(args.datasets)
+
+    def evaluate(self, args: argparse.Namespace, loaded: Loaded | None = None) -> dict[str, float]:
+        """Answer, score and record every chosen benchmark."""
+        return evaluate_tasks(args, [self.task(name) for name in args.datasets], loaded)
+
+    def read_scores(self, output_dir: Path, run_name: str) -> dict[str, float]:
+        """The accuracies `evaluate` wrote for `run_name`, of the benchmarks that have a file."""
+        return read_scores(output_dir, run_name, self.datasets)

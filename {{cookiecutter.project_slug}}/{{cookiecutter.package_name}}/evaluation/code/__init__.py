@@ -19,6 +19,7 @@ from typing import Any
 from accelerate.utils import set_seed
 
 from .execution import CPP_TIME_LIMIT, NODE_TIME_LIMIT, PYTHON_TIME_LIMIT, Verdict, execute, open_sandbox
+from .generation import adapter_models as generation_models
 from .generation import generate_completions, load_generation_model
 from .sandbox import UNSAFE_FLAG, CannotExecute, Sandbox
 from .scoring import pass_at_ks
@@ -26,6 +27,7 @@ from .tasks import TASKS, CodeTask, InvalidInput, Problems, load_problems, postp
 
 DATASETS: tuple[str, ...] = ("humaneval", "mbpp", "multiple-js", "multiple-cpp")
 DATA_FILES = tuple(f"{name}/test" for name in DATASETS)  # what --data-dir holds: <dir>/<file>.{jsonl,...}
+LEADERBOARD_TASKS = DATASETS  # averaged by the leaderboard, in the order of its columns
 DEFAULT_MEMORY_LIMIT_MB = 4000  # 4 GB per program
 
 
@@ -215,20 +217,43 @@ def results_table(scores: Mapping[str, float], problems: Mapping[str, int]) -> s
     return "\n".join(lines)
 
 
-def evaluate(args: argparse.Namespace) -> None:
+def task_names(args: argparse.Namespace) -> list[str]:
+    """The tasks `evaluate` runs for these flags (they name its result files)."""
+    return list(args.datasets)
+
+
+def adapter_models(args: argparse.Namespace, peft_paths: Sequence[str]) -> Iterator[tuple[Any, Any]]:
+    """The base model loaded once, with each adapter merged in turn (for `evaluate`)."""
+    return generation_models(args.base_model_name_path, peft_paths)
+
+
+def read_scores(output_dir: Path, run_name: str) -> dict[str, float]:
+    """The pass@1 `evaluate` wrote for `run_name`, of the tasks that have a results file."""
+    scores = {}
+    for name in DATASETS:
+        path = Path(output_dir) / f"evaluation_results_{name}_{run_name}.json"
+        if path.is_file():
+            scores[name] = float(json.loads(path.read_text(encoding="utf-8"))[name]["pass@1"])
+    return scores
+
+
+def evaluate(args: argparse.Namespace, loaded: tuple[Any, Any] | None = None) -> dict[str, float]:
     """Generate each task's programs, run them in the sandbox, write the files, print pass@1.
 
     The data and the sandbox are checked before the model loads, so what is missing fails at once.
+    `loaded` is a model and tokenizer already holding the adapter (the sweep's); without it,
+    the base model with `args.peft_path` merged is loaded.
     """
     with one_line_errors():
         tasks = [TASKS[name] for name in args.datasets]
         problems = {task.name: load_problems(task, args.data_dir) for task in tasks}
         with open_sandbox([task.language for task in tasks], args.memory_limit_mb, args.workers,
                           args.unsafe_no_sandbox) as sandbox:
-            model, tokenizer = load_generation_model(args.base_model_name_path, args.peft_path)
+            model, tokenizer = loaded or load_generation_model(args.base_model_name_path, args.peft_path)
             scores = {task.name: evaluate_task(task, problems[task.name], model, tokenizer, sandbox, args)
                       for task in tasks}
     counts = {name: len(task_problems.prompts) for name, task_problems in problems.items()}
     print(results_table(scores, counts))
     print(f"Results in {args.output_dir}/ (generations_<task>_{args.run_name}.json, "
           f"evaluation_results_<task>_{args.run_name}.json)")
+    return scores

@@ -10,14 +10,14 @@ keeps its own length budget and stops on its own.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import torch
 from tqdm.auto import tqdm
 from transformers import StoppingCriteria, StoppingCriteriaList
 
-from ..engine import load_model, load_tokenizer
+from ..engine import load_model, load_tokenizer, use_adapter
 
 
 def load_generation_model(base_model: str, peft_path: str | None):
@@ -27,6 +27,21 @@ def load_generation_model(base_model: str, peft_path: str | None):
     if peft_path is not None:
         model = model.merge_and_unload()
     return model, load_tokenizer(base_model)
+
+
+def adapter_models(base_model: str, peft_paths: Sequence[str]) -> Iterator[tuple[Any, Any]]:
+    """The base model loaded once, as `load_generation_model` loads it, with each adapter
+    merged into it in turn and taken out again before the next (which restores the base
+    weights up to float32 rounding)."""
+    model = load_model(base_model, None, "none")
+    tokenizer = load_tokenizer(base_model)
+    for peft_path in peft_paths:
+        model = use_adapter(model, peft_path)
+        model.merge_adapter()
+        try:
+            yield model, tokenizer
+        finally:
+            model.unmerge_adapter()
 
 
 class StopWordsOrBudget(StoppingCriteria):
