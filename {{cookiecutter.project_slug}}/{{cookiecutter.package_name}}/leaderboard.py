@@ -78,7 +78,7 @@ def leaderboard_scores(
     average, which the leaderboard ranks by (None unless all are there)."""
     values = [scores.get(task) for task in tasks]
     present = [value for value in values if value is not None]
-    return values, (sum(present) / len(present) if len(present) == len(values) else None)
+    return values, (sum(present) / len(present) if present and len(present) == len(values) else None)
 
 
 def leaderboard_row(
