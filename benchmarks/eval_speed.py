@@ -33,11 +33,9 @@ GPU), batches gain far more.
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 os.environ.setdefault("TQDM_DISABLE", "1")  # no progress bars between the figures
@@ -48,7 +46,8 @@ import torch  # noqa: E402
 from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
 
 from testkit.benchmark_fixtures import FIXTURE_ROWS  # noqa: E402
-from testkit.render import render  # noqa: E402
+from testkit.render import import_rendered_package  # noqa: E402
+from testkit.timing import fastest_in_turns  # noqa: E402
 from testkit.tiny_models import build_tiny_model, train_sentencepiece_style_tokenizer  # noqa: E402
 
 FAMILY = "mistral"
@@ -61,14 +60,6 @@ FINANCE_PROMPTS = 48
 FINANCE_TRAIN_STEPS = 60
 
 
-def import_rendered_package(output_dir: Path, challenge: str, *modules: str):
-    """Render the template for `challenge` and return the named modules of its package."""
-    project = render(output_dir, challenge=challenge)
-    sys.path.insert(0, str(project))
-    package = project.name.replace("-", "_")
-    return [importlib.import_module(f"{package}.{module}") for module in modules]
-
-
 def fixture_examples(benchmarks) -> dict[str, list[tuple[str, str]]]:
     """Per MCQ benchmark, `PROMPTS_PER_BENCHMARK` (prompt, gold) pairs: its fixture rows, cycled."""
     examples = {}
@@ -76,18 +67,6 @@ def fixture_examples(benchmarks) -> dict[str, list[tuple[str, str]]]:
         rows = [benchmarks.BENCHMARKS[name].example(row) for row in FIXTURE_ROWS[name]]
         examples[name] = [rows[index % len(rows)] for index in range(PROMPTS_PER_BENCHMARK)]
     return examples
-
-
-def fastest_in_turns(runs: dict, repeats: int = REPEATS) -> dict[str, tuple[float, list[str]]]:
-    """Per named run: the shortest of `repeats` timings (taken in turns) and its answers."""
-    results = {name: (float("inf"), []) for name in runs}
-    for _ in range(repeats):
-        for name, run in runs.items():
-            start = time.perf_counter()
-            answers = run()
-            seconds = time.perf_counter() - start
-            results[name] = (min(results[name][0], seconds), answers)
-    return results
 
 
 def main() -> None:
@@ -125,7 +104,7 @@ def main() -> None:
                 for answer in generation.generate_answers(model, tokenizer, prompts, limits, BATCH_SIZE)]
 
     batched()  # warm-up
-    timings = fastest_in_turns({"one": one_at_a_time, "batched": batched})
+    timings = fastest_in_turns({"one": one_at_a_time, "batched": batched}, REPEATS)
     one_at_a_time_seconds, one_at_a_time = timings["one"]
     batched_seconds, batched = timings["batched"]
 

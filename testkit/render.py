@@ -36,3 +36,14 @@ def install(project_dir: Path, target: Path) -> subprocess.CompletedProcess:
          "--target", str(target), str(project_dir)],
         capture_output=True, text=True, check=True,
     )
+
+
+def import_rendered_package(output_dir: Path, challenge: str, *modules: str, **answers: object):
+    """Render the template for `challenge` (and `answers`) and return the named modules of its
+    package, importable from then on."""
+    import importlib
+
+    project = render(output_dir, challenge=challenge, **answers)
+    sys.path.insert(0, str(project))
+    package = project.name.replace("-", "_")
+    return [importlib.import_module(f"{package}.{module}") for module in modules]

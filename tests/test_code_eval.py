@@ -364,20 +364,25 @@ def test_generation_stops_a_row_at_a_stop_word_or_at_its_budget(code, tiny_model
     assert done(["\nclass"], [100, 100]) == [False, False]
 
 
-def test_greedy_batches_give_each_prompt_what_it_gets_alone(code, tiny_model, data_dir):
+def test_greedy_batches_give_each_prompt_what_generate_gives_it_alone(code, tiny_model, data_dir):
+    from transformers import StoppingCriteriaList
+
     model, tokenizer = code.generation.load_generation_model(str(tiny_model("llama")), None)
     problems = code.tasks.load_problems(code.tasks.TASKS["humaneval"], data_dir)
-    prompts = problems.prompts + [problems.prompts[0][:40]]  # lengths differ: left padding
+    prompts = problems.prompts + [problems.prompts[0][:40], problems.prompts[1][:60]]  # left padding
     lengths = [len(tokenizer(prompt)["input_ids"]) for prompt in prompts]
-
-    def complete(batch_size):
-        return code.generation.generate_completions(
-            model, tokenizer, prompts, ["</s>"], max(lengths) + 12, 1, batch_size, {"do_sample": False},
-            "test")
-
-    batched = complete(len(prompts))
-    assert batched == complete(1)
-    assert all(completion[0] for completion in batched)  # each got new tokens
+    max_length = max(lengths) + 12  # rows stop at their own budgets: later rows take their places
+    alone = []
+    for prompt, length in zip(prompts, lengths, strict=True):
+        criterion = code.generation.StopWordsOrBudget(tokenizer, length, ["</s>"], [max_length - length])
+        output = model.generate(**tokenizer(prompt, return_tensors="pt"), do_sample=False,
+                                max_length=max_length, stopping_criteria=StoppingCriteriaList([criterion]))
+        alone.append([code.generation.decode_completion(tokenizer, output[0].tolist(), prompt)] * 2)
+    for batch_size in (2, len(prompts)):
+        assert code.generation.generate_completions(
+            model, tokenizer, prompts, ["</s>"], max_length, 2, batch_size, {"do_sample": False}, "test"
+        ) == alone
+    assert all(completion[0] for completion in alone)  # each got new tokens
 
 
 def test_a_prompt_at_the_length_limit_gets_an_empty_completion_as_in_the_harness(code, tiny_model, data_dir):

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from peft import PeftModel
 from tqdm.auto import tqdm
 from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
+from transformers.cache_utils import DynamicCache, DynamicLayer
 
 QUANTIZATIONS = ("4", "8", "none")
 
@@ -230,6 +232,102 @@ def generate_answers(
     return answers
 
 
+# Rows of similar length share a prefill pass while its padding stays within this share of its tokens.
+PREFILL_PADDING = 0.25
+
+
+def prefill_groups(rows: Sequence[int], lengths: Sequence[int], most: int) -> list[list[int]]:
+    """Consecutive rows (sorted by length) in groups of at most `most` that pad little."""
+    groups: list[list[int]] = []
+    for row in rows:
+        group = groups[-1] if groups else None
+        if group and len(group) < most:
+            widest = max(lengths[row], *(lengths[other] for other in group))
+            tokens = lengths[row] + sum(lengths[other] for other in group)
+            if widest * (len(group) + 1) <= (1 + PREFILL_PADDING) * tokens:
+                group.append(row)
+                continue
+        groups.append([row])
+    return groups
+
+
+@dataclass
+class Decoding:
+    """Rows decoding together: their cache, attention mask, next positions and last tokens."""
+
+    rows: list[int]
+    cache: DynamicCache
+    attention: torch.Tensor  # (rows, width): 1 on real tokens, 0 on padding
+    positions: torch.Tensor  # (rows, 1): the position of each row's next token
+    tokens: torch.Tensor  # (rows,): each row's last chosen token, the next input
+
+    def poolable(self) -> bool:
+        """Whether other rows can join: every cache layer a plain growing one (a sliding window
+        ties its columns to positions)."""
+        return all(type(layer) is DynamicLayer for layer in self.cache.layers)
+
+    def keep(self, indices: list[int]) -> Decoding:
+        """Only these rows (and, where others may join, without the padding columns that none
+        of them needs any longer)."""
+        kept = torch.tensor(indices, device=self.attention.device)
+        attention = self.attention[kept]
+        rows = [self.rows[index] for index in indices]
+        if not self.poolable():
+            self.cache.batch_select_indices(kept)
+            return Decoding(rows, self.cache, attention, self.positions[kept], self.tokens[kept])
+        start = int(attention.any(0).int().argmax())  # leading columns that are padding in every row
+        cache = DynamicCache(ddp_cache_data=[(keys[kept, :, start:], values[kept, :, start:])
+                                             for keys, values, _ in self.cache])
+        return Decoding(rows, cache, attention[:, start:], self.positions[kept], self.tokens[kept])
+
+    def join(self, other: Decoding) -> Decoding:
+        """These rows and the other's, left-padded to one width."""
+        width = max(self.attention.shape[1], other.attention.shape[1])
+
+        def padded(tensor: torch.Tensor, dim: int) -> torch.Tensor:
+            missing = width - tensor.shape[dim]
+            if not missing:
+                return tensor
+            shape = list(tensor.shape)
+            shape[dim] = missing
+            return torch.cat([tensor.new_zeros(shape), tensor], dim=dim)
+
+        cache = DynamicCache(ddp_cache_data=[
+            (torch.cat([padded(keys, 2), padded(other_keys, 2)]),
+             torch.cat([padded(values, 2), padded(other_values, 2)]))
+            for (keys, values, _), (other_keys, other_values, _) in zip(self.cache, other.cache, strict=True)
+        ])
+        return Decoding(self.rows + other.rows, cache,
+                        torch.cat([padded(self.attention, 1), padded(other.attention, 1)]),
+                        torch.cat([self.positions, other.positions]), torch.cat([self.tokens, other.tokens]))
+
+
+def prefill(model, prompts: Sequence[Sequence[int]], rows: list[int], pad: int) -> Decoding:
+    """Run the rows' prompts as one left-padded batch, positions counted from each row's first
+    real token (as `generate` counts them); each row's first greedy token."""
+    device = model.device
+    width = max(len(prompts[row]) for row in rows)
+    input_ids = torch.full((len(rows), width), pad, device=device)
+    attention = torch.zeros((len(rows), width), dtype=torch.long, device=device)
+    for index, row in enumerate(rows):
+        input_ids[index, width - len(prompts[row]) :] = torch.tensor(prompts[row], device=device)
+        attention[index, width - len(prompts[row]) :] = 1
+    positions = (attention.cumsum(-1) - 1).clamp(min=0)
+    output = model(input_ids=input_ids, attention_mask=attention, position_ids=positions,
+                   use_cache=True, logits_to_keep=1)
+    return Decoding(list(rows), output.cache, attention, positions[:, -1:] + 1,
+                    output.logits[:, -1].argmax(-1))
+
+
+def step(model, decoding: Decoding) -> Decoding:
+    """Feed every row its last token; the rows with their next greedy token."""
+    attention = torch.cat([decoding.attention, decoding.attention.new_ones((len(decoding.rows), 1))], dim=-1)
+    output = model(input_ids=decoding.tokens[:, None], attention_mask=attention,
+                   position_ids=decoding.positions, cache=decoding.cache, use_cache=True)
+    return Decoding(decoding.rows, output.cache, attention, decoding.positions + 1,
+                    output.logits[:, -1].argmax(-1))
+
+
 def greedy_until_settled(
     model,
     tokenizer,
@@ -242,46 +340,49 @@ def greedy_until_settled(
     """Greedy new tokens of each token row, up to its limit, the end of sequence, or until
     `settled(row, new_tokens)` says nothing it could still write would change its score.
 
-    Rows are batched by length and left-padded, with positions counted from each row's first
-    real token, so every row gets what `generate` gives it alone. A row that is done leaves
-    its batch: the rest go on without it.
+    At most `batch_size` rows decode at once, one token each a step: one pass over the weights
+    serves all of them. A row that is done leaves at once; once a quarter of the places are
+    free, the next rows (shortest prompts first) take them: their prompts run in left-padded
+    groups of similar length, with positions counted from each row's first real token, and
+    they join the others, padded on the left. Every row so gets what `generate` gives it alone.
+    (Where the cache has sliding-window layers, groups decode side by side and new rows wait
+    until all are done.)
     """
     new_tokens: list[list[int]] = [[] for _ in prompts]
-    order = sorted(range(len(prompts)), key=lambda row: len(prompts[row]))
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    device = model.device
-    batches = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
-    with torch.inference_mode():
-        for batch in tqdm(batches, desc=description, unit="batch"):
-            width = max(len(prompts[row]) for row in batch)
-            input_ids = torch.full((len(batch), width), pad, device=device)
-            attention = torch.zeros((len(batch), width), dtype=torch.long, device=device)
-            for index, row in enumerate(batch):
-                input_ids[index, width - len(prompts[row]) :] = torch.tensor(prompts[row], device=device)
-                attention[index, width - len(prompts[row]) :] = 1
-            positions = (attention.cumsum(-1) - 1).clamp(min=0)
-            output = model(input_ids=input_ids, attention_mask=attention, position_ids=positions,
-                           use_cache=True, logits_to_keep=1)
-            cache, active = output.cache, list(batch)
-            next_positions = positions[:, -1:] + 1
-            while True:
-                chosen = output.logits[:, -1].argmax(-1)
-                keep = []
-                for index, (row, token) in enumerate(zip(active, chosen.tolist(), strict=True)):
-                    if token == tokenizer.eos_token_id:
+    lengths = [len(prompt) for prompt in prompts]
+    waiting = sorted(range(len(prompts)), key=lambda row: lengths[row])
+    running: list[Decoding] = []
+    refill_at = max(1, batch_size // 4)
+
+    def still_writing(decoding: Decoding) -> Decoding | None:
+        """The rows that go on after their newest token (the end of sequence is not kept)."""
+        going_on = []
+        for index, (row, token) in enumerate(zip(decoding.rows, decoding.tokens.tolist(), strict=True)):
+            if token == tokenizer.eos_token_id:
+                continue
+            new_tokens[row].append(token)
+            if len(new_tokens[row]) < max_new_tokens[row] and not settled(row, new_tokens[row]):
+                going_on.append(index)
+        progress.update(len(decoding.rows) - len(going_on))
+        if not going_on:
+            return None
+        return decoding if len(going_on) == len(decoding.rows) else decoding.keep(going_on)
+
+    with torch.inference_mode(), tqdm(total=len(prompts), desc=description, unit="row") as progress:
+        while waiting or running:
+            room = batch_size - sum(len(decoding.rows) for decoding in running)
+            poolable = all(decoding.poolable() for decoding in running)
+            if waiting and (not running or (poolable and room >= min(refill_at, len(waiting)))):
+                joining, waiting = waiting[:room], waiting[room:]
+                for group in prefill_groups(joining, lengths, room):
+                    started = still_writing(prefill(model, prompts, group, pad))
+                    if started is None:
                         continue
-                    new_tokens[row].append(token)
-                    if len(new_tokens[row]) < max_new_tokens[row] and not settled(row, new_tokens[row]):
-                        keep.append(index)
-                if not keep:
-                    break
-                if len(keep) < len(active):
-                    kept = torch.tensor(keep, device=device)
-                    cache.batch_select_indices(kept)
-                    attention, chosen, next_positions = attention[kept], chosen[kept], next_positions[kept]
-                    active = [active[index] for index in keep]
-                attention = torch.cat([attention, attention.new_ones((len(active), 1))], dim=-1)
-                output = model(input_ids=chosen[:, None], attention_mask=attention,
-                               position_ids=next_positions, cache=cache, use_cache=True)
-                next_positions = next_positions + 1
+                    if running and running[-1].poolable() and started.poolable():
+                        running[-1] = running[-1].join(started)
+                    else:
+                        running.append(started)
+                continue
+            running = [going for decoding in running if (going := still_writing(step(model, decoding)))]
     return new_tokens

@@ -5,7 +5,10 @@ instruction tokens), samples with temperature 0.2, top-p 0.95 and top-k off up t
 length (prompt and completion) of `max_length` tokens, stops once a stop word (or the end of
 sequence token, which it adds to the stop words) appears in the new text, and decodes the
 whole sequence with special tokens kept. Here prompts go in left-padded batches; each row
-keeps its own length budget and stops on its own.
+keeps its own length budget and stops on its own. Greedy decoding (when the model's generation
+config leaves it a plain argmax) decodes each problem once, whatever the number of samples, and
+a row that has stopped leaves its batch (`greedy_until_settled`); sampling goes through
+`generate`.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers import StoppingCriteria, StoppingCriteriaList
 
-from ..engine import load_model, load_tokenizer, use_adapter
+from ..engine import greedy_until_settled, is_plain_greedy, load_model, load_tokenizer, use_adapter
 
 
 def load_generation_model(base_model: str, peft_path: str | None):
@@ -77,6 +80,35 @@ def decode_completion(tokenizer, token_ids: list[int], prompt: str) -> str:
     return text[len(prompt) :]
 
 
+def holds_stop_word(tokenizer, new_tokens: Sequence[int], stop_words: Sequence[str]) -> bool:
+    """Whether the new text, decoded with special tokens kept as the harness decodes it, holds
+    a stop word."""
+    text = tokenizer.decode(new_tokens)
+    return any(word in text for word in stop_words)
+
+
+def greedy_completions(
+    model, tokenizer, prompts: Sequence[str], token_ids: Sequence[list[int]], problems: Sequence[int],
+    stop_words: Sequence[str], max_length: int, batch_size: int, description: str,
+) -> dict[int, str]:
+    """The greedy completion of each of `problems`, as `generate` gives it to the prompt alone.
+
+    A row ends at a stop word, its budget or the end of sequence; `generate` keeps that last
+    token, so it is put back here (the harness cuts the completion at it, a stop word).
+    """
+    budgets = [max_length - len(token_ids[problem]) for problem in problems]
+    new_tokens = greedy_until_settled(
+        model, tokenizer, [token_ids[problem] for problem in problems], budgets, batch_size,
+        lambda row, tokens: holds_stop_word(tokenizer, tokens, stop_words), description,
+    )
+    completions = {}
+    for problem, budget, tokens in zip(problems, budgets, new_tokens, strict=True):
+        if len(tokens) < budget and not holds_stop_word(tokenizer, tokens, stop_words):
+            tokens = [*tokens, tokenizer.eos_token_id]
+        completions[problem] = decode_completion(tokenizer, token_ids[problem] + tokens, prompts[problem])
+    return completions
+
+
 def generate_completions(
     model,
     tokenizer,
@@ -94,12 +126,18 @@ def generate_completions(
     of `max_length` tokens or more gets an empty completion, as in the harness.
     """
     token_ids = tokenizer(list(prompts))["input_ids"]
+    completions = [[""] * n_samples for _ in prompts]
+    fitting = [problem for problem in range(len(prompts)) if len(token_ids[problem]) < max_length]
+    if dict(sampling) == {"do_sample": False} and is_plain_greedy(model):
+        greedy = greedy_completions(model, tokenizer, prompts, token_ids, fitting, stop_words, max_length,
+                                    batch_size, description)
+        for problem, completion in greedy.items():
+            completions[problem] = [completion] * n_samples
+        return completions
     rows = sorted(
-        ((problem, sample) for problem in range(len(prompts)) for sample in range(n_samples)),
+        ((problem, sample) for problem in fitting for sample in range(n_samples)),
         key=lambda row: len(token_ids[row[0]]),
     )  # rows of similar length share a batch: little padding
-    rows = [row for row in rows if len(token_ids[row[0]]) < max_length]
-    completions = [[""] * n_samples for _ in prompts]
     batches = [rows[start : start + batch_size] for start in range(0, len(rows), batch_size)]
     for batch in tqdm(batches, desc=description, unit="batch"):
         problems = [problem for problem, _ in batch]
