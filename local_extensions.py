@@ -15,7 +15,7 @@ from slugify import slugify
 
 TEMPLATE_DIR = Path(__file__).parent
 _PACKAGE_DIR = TEMPLATE_DIR / "{{cookiecutter.project_slug}}" / "{{cookiecutter.package_name}}"
-_LORA_TARGETS = _PACKAGE_DIR / "lora_targets.py"
+_LORA_TARGETS = _PACKAGE_DIR / "modeling" / "lora_targets.py"
 _CHALLENGES = _PACKAGE_DIR / "challenges.py"
 APP_NAME_MAX = 32
 _PRE_GEN_HOOK = TEMPLATE_DIR / "hooks" / "pre_gen_project.py"

@@ -27,7 +27,7 @@ POSITIVE_INTEGERS = (
     "peft_lora_r", "peft_lora_alpha", "per_device_train_batch_size", "max_steps",
     "accumulation_steps", "num_server_rounds", "num_cpus", "save_every_round", "seq_length",
 )
-BOOLEANS = ("peft_use_dora", "bf16", "tf32", "gradient_checkpointing", "dynamic_data_seed")
+BOOLEANS = ("peft_use_dora", "bf16", "tf32", "gradient_checkpointing", "dynamic_data_seed", "lora_target_experts")
 CHOICES = (
     "challenge", "quantization", "optimizer", "lr_scheduler_type", "transport_dtype", "license", "strategy",
 )
@@ -161,6 +161,13 @@ def validate(answers: dict, choices: dict[str, list] | None) -> None:
     dropout = number("lora_dropout", answers["lora_dropout"], "must be a number in [0, 1)")
     if not 0 <= dropout < 1:
         raise AnswerError("lora_dropout", answers["lora_dropout"], "must be a number in [0, 1)")
+    if boolean("lora_target_experts", answers["lora_target_experts"]):
+        # PEFT adapts fused expert weights (`target_parameters`) with plain LoRA and no dropout only
+        if dropout != 0:
+            raise AnswerError("lora_dropout", answers["lora_dropout"], "must be 0 when lora_target_experts = true")
+        if boolean("peft_use_dora", answers["peft_use_dora"]):
+            raise AnswerError("peft_use_dora", answers["peft_use_dora"],
+                              "must be false when lora_target_experts = true")
     fraction = number("fraction_fit", answers["fraction_fit"], "must be a number in (0, 1]")
     if not 0 < fraction <= 1:
         raise AnswerError("fraction_fit", answers["fraction_fit"], "must be a number in (0, 1]")

@@ -22,7 +22,8 @@ from .checkpoint import latest_checkpoint
 from .communication import CommunicationTracker, to_arrays
 from .dataset import check_columns, federated_dataset
 from .leaderboard import write_leaderboard_record
-from .model import TargetModulesError, initial_adapter_state
+from .modeling.loading import initial_adapter_state, lora_targets
+from .modeling.targets import TargetModulesError
 from .run_record import RunRecord
 from .settings import STRATEGY_NAMES, TRANSPORT_DTYPES, RunSettings, read_settings
 from .strategies.catalog import build_strategy
@@ -92,6 +93,7 @@ def check_settings(settings: RunSettings) -> None:
 def initial_state(settings: RunSettings) -> dict[str, np.ndarray]:
     """The initial adapter, or a clear error when the model cannot be found or read."""
     try:
+        log(INFO, "LoRA adapts %s", lora_targets(settings).describe())
         return initial_adapter_state(settings)
     except TargetModulesError as error:
         raise SettingsError(str(error)) from None
