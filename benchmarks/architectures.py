@@ -58,14 +58,15 @@ def main() -> None:
         def package(module: str):
             return importlib.import_module(f"{name}.{module}")
 
-        config = flat(tomllib.loads((project / "pyproject.toml").read_text())["tool"]["flwr"]["app"]["config"])
+        pyproject = tomllib.loads((project / "pyproject.toml").read_text())
+        config = flat(pyproject["tool"]["flwr"]["app"]["config"])
         tokenizer = train_tokenizer()
         gc.freeze()  # the Trainer collects garbage after each run: skip the imported objects
         print(f"{'architecture':26} {'class':40} {'tensors':>7}  {'outcome':30} targets", flush=True)
         started = time.monotonic()
         rows = run_census(package, config, tokenizer, args.architectures or included, lambda row: print(
-            f"{row.architecture:26} {row.model_class:40} {row.adapter_tensors:7}  {row.outcome:30} {row.targets}",
-            flush=True,
+            f"{row.architecture:26} {row.model_class:40} {row.adapter_tensors:7}  {row.outcome:30} "
+            f"{row.targets}", flush=True,
         ))
     print(f"\nleft out ({len(excluded)}):")
     for model_type, reason in excluded.items():
@@ -74,7 +75,8 @@ def main() -> None:
         if args.architectures:
             sys.exit("--write-readme needs the whole census")
         readme = ROOT / "README.md"
-        readme.write_text(readme_with_table(readme.read_text(encoding="utf-8"), rows, excluded), encoding="utf-8")
+        text = readme_with_table(readme.read_text(encoding="utf-8"), rows, excluded)
+        readme.write_text(text, encoding="utf-8")
         print(f"wrote the table into {readme}")
     print(f"census time: {time.monotonic() - started:.0f} s")
     print(f"architectures={len(rows)} trained={sum(row.trained for row in rows)}")

@@ -60,7 +60,8 @@ def main() -> None:
         package = project.name.replace("-", "_")
         loading = importlib.import_module(f"{package}.modeling.loading")
         read_settings = importlib.import_module(f"{package}.settings").read_settings
-        run_config = flat(tomllib.loads((project / "pyproject.toml").read_text())["tool"]["flwr"]["app"]["config"])
+        pyproject = tomllib.loads((project / "pyproject.toml").read_text())
+        run_config = flat(pyproject["tool"]["flwr"]["app"]["config"])
         for name, (hub_id, config_class, numbers) in MODELS.items():
             model_dir = Path(tmp) / name
             getattr(transformers, config_class)(**numbers).save_pretrained(model_dir)
@@ -75,8 +76,9 @@ def main() -> None:
                 sizes[f"{name}{'_experts' if experts else ''}_mb"] = megabytes
                 print(f"{hub_id} ({'with experts' if experts else 'default'}): "
                       f"{loading.lora_targets(settings).describe()}")
-                print(f"  r={settings.lora.r}: {parameters / 1e6:,.1f} M parameters, {megabytes:,.0f} MB float32; "
-                      f"{round_mb:,.0f} MB a round on the wire, {BUDGET_MB / round_mb:,.0f} rounds in the budget")
+                print(f"  r={settings.lora.r}: {parameters / 1e6:,.1f} M parameters, {megabytes:,.0f} MB "
+                      f"float32; {round_mb:,.0f} MB a round on the wire, "
+                      f"{BUDGET_MB / round_mb:,.0f} rounds in the budget")
     print(" ".join(f"{key}={value:.0f}" for key, value in sizes.items()))
 
 

@@ -27,7 +27,9 @@ POSITIVE_INTEGERS = (
     "peft_lora_r", "peft_lora_alpha", "per_device_train_batch_size", "max_steps",
     "accumulation_steps", "num_server_rounds", "num_cpus", "save_every_round", "seq_length",
 )
-BOOLEANS = ("peft_use_dora", "bf16", "tf32", "gradient_checkpointing", "dynamic_data_seed", "lora_target_experts")
+BOOLEANS = (
+    "peft_use_dora", "bf16", "tf32", "gradient_checkpointing", "dynamic_data_seed", "lora_target_experts",
+)
 CHOICES = (
     "challenge", "quantization", "optimizer", "lr_scheduler_type", "transport_dtype", "license", "strategy",
 )
@@ -164,7 +166,8 @@ def validate(answers: dict, choices: dict[str, list] | None) -> None:
     if boolean("lora_target_experts", answers["lora_target_experts"]):
         # PEFT adapts fused expert weights (`target_parameters`) with plain LoRA and no dropout only
         if dropout != 0:
-            raise AnswerError("lora_dropout", answers["lora_dropout"], "must be 0 when lora_target_experts = true")
+            raise AnswerError("lora_dropout", answers["lora_dropout"],
+                              "must be 0 when lora_target_experts = true")
         if boolean("peft_use_dora", answers["peft_use_dora"]):
             raise AnswerError("peft_use_dora", answers["peft_use_dora"],
                               "must be false when lora_target_experts = true")

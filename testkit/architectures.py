@@ -18,6 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from .render import TEMPLATE_PACKAGE_DIR, load_template_module
+
 # Layer sizes of the tiny models; each name is set only where the config has it.
 TEXT_SIZES = {
     "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
@@ -61,7 +63,8 @@ TOWER_KEY = re.compile(r"vision|visual|audio|image|speech|multi_modal|mm_project
 # model_type -> config arguments a tiny model of it needs beyond the sizes above.
 TINY_OVERRIDES: dict[str, dict] = {
     "cohere_compass_text": {"rope_parameters": {
-        kind: {"rope_type": "default", "rope_theta": 10000.0} for kind in ("full_attention", "sliding_attention")
+        kind: {"rope_type": "default", "rope_theta": 10000.0}
+        for kind in ("full_attention", "sliding_attention")
     }},
     "bamba": {"attn_layer_indices": [1]},
     "dbrx": {"attn_config": {"kv_n_heads": 2, "rope_theta": 10000.0, "clip_qkv": 8.0},
@@ -77,12 +80,13 @@ TINY_OVERRIDES: dict[str, dict] = {
     "gpt_neo": {"attention_types": [[["global", "local"], 1]]},
     "granitemoehybrid": {"layer_types": ["linear_attention", "full_attention"]},
     "inkling2_text": {"unpadded_vocab_size": 512},
-    "jamba": {"attn_layer_period": 2, "attn_layer_offset": 1, "expert_layer_period": 2, "expert_layer_offset": 1},
+    "jamba": {"attn_layer_period": 2, "attn_layer_offset": 1, "expert_layer_period": 2,
+              "expert_layer_offset": 1},
     "inkling2_loop_text": {"unpadded_vocab_size": 512},
     "lfm2_moe": {"layer_types": ["conv", "full_attention"], "num_dense_layers": 1},
     "longcat_flash": {"expert_ffn_hidden_size": 32, "zero_expert_num": 2, "moe_topk": 2},
-    "qwen4_exp_text": {"indexer_n_heads": 2, "indexer_kv_heads": 1, "indexer_head_dim": 16, "indexer_budget": 8,
-                       "indexer_compress_ratio": 2, "ple_embed_dim": 16},
+    "qwen4_exp_text": {"indexer_n_heads": 2, "indexer_kv_heads": 1, "indexer_head_dim": 16,
+                       "indexer_budget": 8, "indexer_compress_ratio": 2, "ple_embed_dim": 16},
     "recurrent_gemma": {"num_hidden_layers": 3},
     "mamba2": {"num_heads": 4, "head_dim": 32, "n_groups": 1, "state_size": 16, "time_step_rank": 8,
                "chunk_size": 16},
@@ -92,6 +96,9 @@ TINY_OVERRIDES: dict[str, dict] = {
     "zaya": {"num_experts_per_tok": 1},
 }
 
+# The rendered package's table of architectures that cannot run quantized (refused at run start).
+NOT_QUANTIZABLE = load_template_module(TEMPLATE_PACKAGE_DIR / "modeling" / "lora_targets.py",
+                                       "census_lora_targets").NOT_QUANTIZABLE
 # Left out of the census, with the reason: architectures no mapping of transformers tells apart.
 NOT_CHAT = {
     "bert-generation": "non-chat: the decoder half of a BERT encoder-decoder",
@@ -101,6 +108,8 @@ NOT_CHAT = {
     "moshi": "audio/music: the text stream of a speech-to-speech model",
     "gemma4_assistant": "non-chat: a draft model for speculative decoding beside Gemma 4",
     "gemma4_unified_assistant": "non-chat: a draft model for speculative decoding beside Gemma 4",
+    "gemma3n": "needs timm: its vision tower needs the timm library, which the baseline does not install "
+               "(its language model is in the census as gemma3n_text)",
 }
 
 PROMPT = "What is sepsis?\n### Response:"
@@ -126,6 +135,8 @@ def exclusion_reason(model_type: str) -> str | None:
 
     if model_type in NOT_CHAT:
         return NOT_CHAT[model_type]
+    if model_type in NOT_QUANTIZABLE:
+        return f"not quantizable: {NOT_QUANTIZABLE[model_type]} (the server refuses it)"
     if (model_type in modeling_auto.MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES
             or model_type in modeling_auto.MODEL_FOR_SPEECH_SEQ_2_SEQ_MAPPING_NAMES
             or getattr(CONFIG_MAPPING[model_type], "is_encoder_decoder", False) is True):
@@ -199,7 +210,8 @@ def tiny_config(model_type: str, tokenizer):
 
     def text(config) -> dict:
         fields = config.to_dict()
-        return {**tiny_sizes(set(fields), token_ids), **layer_patterns(fields, overrides.get("num_hidden_layers"))}
+        layers = overrides.get("num_hidden_layers")
+        return {**tiny_sizes(set(fields), token_ids), **layer_patterns(fields, layers)}
 
     arguments = text(default)
     for name, value in vars(default).items():
@@ -325,11 +337,11 @@ def _run_entry(row: CensusRow, package: Callable, run_config: dict, tokenizer, w
         raise AssertionError(f"reloaded adapter keys differ: {sorted(set(loaded) ^ set(saved))[:3]}")
     differ = [key for key in saved if not np.allclose(loaded[key], saved[key])]
     if differ:
-        raise AssertionError(f"{len(differ)} reloaded adapter tensors differ from the saved ones: {differ[0]}")
+        raise AssertionError(f"{len(differ)} reloaded adapter tensors differ from those saved: {differ[0]}")
 
     row.outcome = "evaluation: greedy token"
-    answers = engine.generate_answers(reloaded, engine.load_tokenizer(str(model_dir)), [PROMPT, PROMPT + " A"],
-                                      [1, 1], batch_size=2)
+    prompts = [PROMPT, PROMPT + " A"]
+    answers = engine.generate_answers(reloaded, engine.load_tokenizer(str(model_dir)), prompts, [1, 1], 2)
     if len(answers) != 2:
         raise AssertionError(f"the engine gave {len(answers)} answers to 2 prompts")
     row.outcome = "trained"
@@ -344,4 +356,39 @@ def run_census(package: Callable, run_config: dict, tokenizer, architectures: li
             row = census_entry(model_type, package, run_config, tokenizer, Path(workdir))
         report(row)
         rows.append(row)
+    return rows
+
+
+README_START = "<!-- census: python benchmarks/architectures.py --write-readme -->"
+README_END = "<!-- end of census -->"
+
+
+def readme_table(rows: list[CensusRow], excluded: dict[str, str]) -> str:
+    """The README's table of the trained architectures, and those left out by reason."""
+    lines = ["| architecture | class (`AutoModelForCausalLM`) | LoRA targets with `auto` | adapter tensors |",
+             "| --- | --- | --- | --- |"]
+    lines += [f"| `{row.architecture}` | `{row.model_class}` | {row.targets} | {row.adapter_tensors} |"
+              for row in rows if row.trained]
+    by_reason: dict[str, list[str]] = {}
+    for model_type, reason in excluded.items():
+        by_reason.setdefault(reason, []).append(f"`{model_type}`")
+    lines += ["", "Left out:", ""]
+    lines += [f"- {reason}: {', '.join(types)}" for reason, types in by_reason.items()]
+    return "\n".join(lines)
+
+
+def readme_with_table(readme: str, rows: list[CensusRow], excluded: dict[str, str]) -> str:
+    """`readme` with the census table written between its markers."""
+    start = readme.index(README_START) + len(README_START)
+    return f"{readme[:start]}\n{readme_table(rows, excluded)}\n{readme[readme.index(README_END):]}"
+
+
+def readme_rows(readme: str) -> dict[str, tuple[str, str, int]]:
+    """The README's census rows: architecture -> (class, targets, adapter tensors)."""
+    table = readme[readme.index(README_START):readme.index(README_END)]
+    rows = {}
+    for line in table.splitlines():
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        if len(cells) == 4 and cells[0].startswith("`"):
+            rows[cells[0].strip("`")] = (cells[1].strip("`"), cells[2], int(cells[3]))
     return rows

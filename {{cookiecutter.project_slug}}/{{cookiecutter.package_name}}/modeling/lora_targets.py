@@ -21,6 +21,16 @@ AUTO = "auto"
 # query attends to.
 NO_GRADIENT_MODULES = ("indexer",)
 
+# Architectures that cannot run quantized with an adapter under transformers 5.24 and
+# bitsandbytes, so neither the 4-bit clients nor the leaderboard's 4-bit evaluation can run them.
+NOT_QUANTIZABLE = {
+    "mamba": "transformers' Mamba multiplies by dt_proj's weight directly, which bitsandbytes packs",
+    "longcat_flash": "transformers quantizes its router, which it keeps in float32 by a name "
+                     "(`classifier.weight`) its quantized loading does not match",
+    "rwkv": "transformers rescales RWKV's quantized layers in place at inference, which fails "
+            "once PEFT wraps them",
+}
+
 _UNFUSED = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 _FUSED = ("qkv_proj", "o_proj", "gate_up_proj", "down_proj")
 
