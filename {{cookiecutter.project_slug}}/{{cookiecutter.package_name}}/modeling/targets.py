@@ -155,17 +155,26 @@ def linear_layer_roles(model: torch.nn.Module) -> dict[str, str]:
 
 def names_peft_maps_to_experts(model: torch.nn.Module, names: Iterable[str]) -> set[str]:
     """The layer names among `names` that PEFT's transformers-v5 conversion would turn into fused
-    expert weights of this model (found by letting it convert a config that lists them)."""
+    expert weights of this model, or refuses for being half of a fused pair (found by letting it
+    convert a config that lists each name)."""
     from peft import LoraConfig
     from peft.utils.transformers_weight_conversion import (
         convert_peft_config_for_transformers,
         get_model_conversion_mapping,
     )
 
-    names = set(names)
-    probe = LoraConfig(target_modules=sorted(names))
-    convert_peft_config_for_transformers(probe, model=model, conversions=get_model_conversion_mapping(model))
-    return names - set(probe.target_modules or ())
+    conversions = get_model_conversion_mapping(model)
+    rerouted = set()
+    for name in names:
+        probe = LoraConfig(target_modules=[name])
+        try:
+            convert_peft_config_for_transformers(probe, model=model, conversions=conversions)
+        except ValueError:  # "Cannot convert PEFT target(s) gate_proj without also targeting up_proj"
+            rerouted.add(name)
+            continue
+        if name not in set(probe.target_modules or ()):
+            rerouted.add(name)
+    return rerouted
 
 
 def modules_peft_would_not_reload(model: torch.nn.Module, modules: str, exclude: str) -> set[str]:
@@ -237,7 +246,9 @@ def resolve_targets(model: torch.nn.Module, answer: str, target_experts: bool) -
     list) and `model.lora.target-experts` on this model, or a `TargetModulesError` naming the fix."""
     model_type = model.config.model_type
     roles = linear_layer_roles(model)
-    rerouted = names_peft_maps_to_experts(model, {last_part(name) for name in roles})
+    listed = answer.strip().lower() not in (AUTO, ALL_LINEAR)
+    wanted = parse_module_list(answer) if listed else []
+    rerouted = names_peft_maps_to_experts(model, {last_part(name) for name in roles} | set(wanted))
     usable = {name for name, role in roles.items()
               if role in (PROJECTION, ROUTER) and last_part(name) not in rerouted}
     if answer.strip().lower() == AUTO:
@@ -245,7 +256,6 @@ def resolve_targets(model: torch.nn.Module, answer: str, target_experts: bool) -
     elif answer.strip().lower() == ALL_LINEAR:
         chosen = usable
     else:
-        wanted = parse_module_list(answer)
         chosen = {name for name in usable if last_part(name) in wanted}
         missing = [name for name in wanted if name not in {last_part(name) for name in chosen}]
         if missing:
