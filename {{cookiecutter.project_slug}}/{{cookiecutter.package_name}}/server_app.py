@@ -96,8 +96,10 @@ def initial_state(settings: RunSettings) -> dict[str, np.ndarray]:
     try:
         model_type = model_skeleton(settings.model_name, settings.trust_remote_code).config.model_type
         if model_type in NOT_QUANTIZABLE:
-            raise SettingsError(f"model.name = {settings.model_name!r}: a {model_type!r} model cannot train or be "
-                                f"evaluated quantized ({NOT_QUANTIZABLE[model_type]}); choose another base model")
+            raise SettingsError(
+                f"model.name = {settings.model_name!r}: a {model_type!r} model cannot train or be evaluated "
+                f"quantized ({NOT_QUANTIZABLE[model_type]}); choose another base model"
+            )
         log(INFO, "LoRA adapts %s", lora_targets(settings).describe())
         return initial_adapter_state(settings)
     except TargetModulesError as error:

@@ -113,7 +113,9 @@ def unquantized_modules(model_name: str, trust_remote_code: bool) -> tuple[str, 
 
 
 @functools.lru_cache(maxsize=4)
-def _resolved_targets(model_name: str, trust_remote_code: bool, answer: str, target_experts: bool) -> LoraTargets:
+def _resolved_targets(
+    model_name: str, trust_remote_code: bool, answer: str, target_experts: bool
+) -> LoraTargets:
     return resolve_targets(model_skeleton(model_name, trust_remote_code), answer, target_experts)
 
 

@@ -38,7 +38,8 @@ _FUSED = ("qkv_proj", "o_proj", "gate_up_proj", "down_proj")
 # AUTO). Patterns are tried in this order on the lower-cased name after the owner.
 FAMILIES: dict[str, tuple[tuple[str, ...], str, tuple[str, ...] | str]] = {
     "qwen-moe-hybrid": (
-        ("qwen2_moe", "qwen3_moe", "qwen3_next", "qwen3_5", "qwen3_5_text", "qwen3_5_moe", "qwen3_5_moe_text"),
+        ("qwen2_moe", "qwen3_moe", "qwen3_next", "qwen3_5", "qwen3_5_text", "qwen3_5_moe",
+         "qwen3_5_moe_text"),
         r"qwen.*(moe|next|-a\d+(\.\d+)?b)|qwen-?3\.5", AUTO,
     ),
     "llama4": (("llama4", "llama4_text"), r"llama-?4", AUTO),

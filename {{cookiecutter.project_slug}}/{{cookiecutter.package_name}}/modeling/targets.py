@@ -185,7 +185,8 @@ def modules_peft_would_not_reload(model: torch.nn.Module, modules: str, exclude:
     from peft.utils import get_peft_model_state_dict
     from peft.utils.transformers_weight_conversion import convert_peft_adapter_state_dict_for_transformers
 
-    probe = get_peft_model(copy.deepcopy(model), LoraConfig(r=1, target_modules=modules, exclude_modules=exclude))
+    config = LoraConfig(r=1, target_modules=modules, exclude_modules=exclude)
+    probe = get_peft_model(copy.deepcopy(model), config)
     saved = {key: torch.zeros(value.shape) for key, value in get_peft_model_state_dict(probe).items()}
     loaded = convert_peft_adapter_state_dict_for_transformers(
         model=probe, peft_config=probe.peft_config["default"], adapter_state_dict=dict(saved)
@@ -259,13 +260,14 @@ def resolve_targets(model: torch.nn.Module, answer: str, target_experts: bool) -
         chosen = {name for name in usable if last_part(name) in wanted}
         missing = [name for name in wanted if name not in {last_part(name) for name in chosen}]
         if missing:
-            hint = ""
-            if rerouted & set(missing):
-                hint = (f" (PEFT would adapt {', '.join(sorted(rerouted & set(missing)))} of {model_type!r} as "
-                        "its fused experts: leave them out; model.lora.target-experts = true adapts the experts)")
+            hint, experts = "", sorted(rerouted & set(missing))
+            if experts:
+                hint = (f" (PEFT would adapt {', '.join(experts)} of {model_type!r} as its fused experts: "
+                        "leave them out; model.lora.target-experts = true adapts the experts)")
+            layers = ", ".join(sorted({last_part(name) for name in usable}))
             raise TargetModulesError(
                 f"model.lora.target-modules: {', '.join(missing)} match no layer of {model_type!r} that LoRA "
-                f"can adapt; its layers are: {', '.join(sorted({last_part(name) for name in usable}))}{hint}"
+                f"can adapt; its layers are: {layers}{hint}"
             )
     layer_lists = "|".join(re.escape(name) for name in decoder_layer_lists(model))
     exclude = f"(?!(?:{layer_lists})\\.).*"
@@ -273,7 +275,9 @@ def resolve_targets(model: torch.nn.Module, answer: str, target_experts: bool) -
     if chosen:
         chosen -= modules_peft_would_not_reload(model, names_pattern(all_names, chosen), exclude)
     if not chosen:
-        raise TargetModulesError(f"model.lora.target-modules = {answer!r} adapts no layer of {model_type!r}")
+        raise TargetModulesError(
+            f"model.lora.target-modules = {answer!r} adapts no layer of {model_type!r}"
+        )
     parameters = expert_parameter_names(model) if target_experts else ()
     if target_experts and not parameters:
         raise TargetModulesError(
