@@ -281,7 +281,8 @@ def resolve_targets(model: torch.nn.Module, answer: str, target_experts: bool) -
     parameters = expert_parameter_names(model) if target_experts else ()
     if target_experts and not parameters:
         raise TargetModulesError(
-            f"model.lora.target-experts = true, but {model_type!r} has no fused expert weights; set it to false"
+            f"model.lora.target-experts = true, but {model_type!r} has no fused expert weights; "
+            "set it to false"
         )
     return LoraTargets(
         modules=names_pattern(all_names, chosen),
