@@ -10,7 +10,7 @@ import torch
 from peft import PeftModel
 from tqdm.auto import tqdm
 from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
-from transformers.cache_utils import LinearAttentionCacheLayerMixin
+from transformers.cache_utils import DynamicLayer, DynamicSlidingWindowLayer
 
 QUANTIZATIONS = ("4", "8", "none")
 
@@ -103,8 +103,8 @@ def shared_start(model, rows: Sequence[Sequence[int]]):
         return 0, None
     start = torch.tensor([rows[0][:length]], device=model.device)
     cache = getattr(model(start, use_cache=True, logits_to_keep=1), "cache", None)
-    layers = getattr(cache, "layers", None)
-    if layers is None or any(isinstance(layer, LinearAttentionCacheLayerMixin) for layer in layers):
+    plain_layers = (DynamicLayer, DynamicSlidingWindowLayer)  # keys and values only, no recurrent state
+    if not all(type(layer) in plain_layers for layer in getattr(cache, "layers", [None])):
         return 0, None
     return length, cache
 

@@ -105,6 +105,20 @@ def features(module: torch.nn.Module) -> tuple[int, int]:
     return module.in_features, module.out_features
 
 
+def acts_as_linear(module: torch.nn.Module) -> bool:
+    """Whether a linear layer maps (..., in) to (..., out) as a plain one does: a subclass with a
+    forward of its own may not (DeepSeek V4's grouped projection); checked on the meta device."""
+    if type(module).forward in (torch.nn.Linear.forward, Conv1D.forward):
+        return True
+    in_features, out_features = features(module)
+    try:
+        with torch.no_grad():
+            output = module(torch.empty(3, 5, in_features, device=module.weight.device))
+    except (RuntimeError, ValueError, TypeError):
+        return False
+    return tuple(output.shape) == (3, 5, out_features)
+
+
 def is_depthwise_conv(module: torch.nn.Module) -> bool:
     return isinstance(module, torch.nn.Conv1d) and 1 < module.groups == module.in_channels
 
@@ -137,7 +151,7 @@ def linear_layer_roles(model: torch.nn.Module) -> dict[str, str]:
                     continue
                 in_features, out_features = features(module)
                 in_mixer = any(not mixer or name.startswith(mixer + ".") for mixer in mixers)
-                if type(module).forward not in (torch.nn.Linear.forward, Conv1D.forward):
+                if not acts_as_linear(module):
                     role = OWN_FORWARD
                 elif in_features < COEFFICIENT_INPUTS:
                     role = COEFFICIENTS
