@@ -102,6 +102,7 @@ NOT_QUANTIZABLE = load_template_module(TEMPLATE_PACKAGE_DIR / "modeling" / "lora
 # Left out of the census, with the reason: architectures no mapping of transformers tells apart.
 NOT_CHAT = {
     "bert-generation": "non-chat: the decoder half of a BERT encoder-decoder",
+    "blt": "non-chat: a byte-level research model (no tokenizer), released pretrained only",
     "trocr": "encoder-decoder: the text decoder of an image-to-text (OCR) encoder-decoder",
     "git": "non-chat: an image-captioning decoder",
     "got_ocr2": "non-chat: an OCR model (image to transcript)",
