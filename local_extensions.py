@@ -17,7 +17,7 @@ from slugify import slugify
 
 TEMPLATE_DIR = Path(__file__).parent
 _PACKAGE_DIR = TEMPLATE_DIR / "{{cookiecutter.project_slug}}" / "{{cookiecutter.package_name}}"
-_LORA_TARGETS = _PACKAGE_DIR / "lora_targets.py"
+_LORA_TARGETS = _PACKAGE_DIR / "modeling" / "lora_targets.py"
 _CHALLENGES = _PACKAGE_DIR / "challenges.py"
 APP_NAME_MAX = 32
 _NOT_ANSWERS = ("__prompts__", "__answers_validated")  # the `__` keys that are no answers
@@ -158,13 +158,16 @@ def communication_projection(answers: dict) -> str:
         return at_start
     use_dora = toml_bool(answers["peft_use_dora"]) == "true"
     try:
-        settings, model, budget = (_package_module(name) for name in ("settings", "model", "budget"))
+        settings, loading, budget = (
+            _package_module(name) for name in ("settings", "modeling.loading", "budget")
+        )
         lora = settings.LoraSettings(
             r=int(answers["peft_lora_r"]), alpha=int(answers["peft_lora_alpha"]),
             dropout=float(answers["lora_dropout"]), use_dora=use_dora,
             target_modules=lora_target_modules(answers["lora_target_modules"], base_model),
+            target_experts=toml_bool(answers["lora_target_experts"]) == "true",
         )
-        shapes = model.adapter_shapes(base_model, lora, trust_remote_code=False)
+        shapes = loading.adapter_shapes(base_model, lora, trust_remote_code=False)
     except Exception as error:  # noqa: BLE001 - the run start computes it anyway
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         return f"{at_start}; it could not be computed at render time ({reason})"

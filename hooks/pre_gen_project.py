@@ -27,7 +27,9 @@ POSITIVE_INTEGERS = (
     "peft_lora_r", "peft_lora_alpha", "per_device_train_batch_size", "max_steps",
     "accumulation_steps", "num_server_rounds", "num_cpus", "save_every_round", "seq_length",
 )
-BOOLEANS = ("peft_use_dora", "bf16", "tf32", "gradient_checkpointing", "dynamic_data_seed")
+BOOLEANS = (
+    "peft_use_dora", "bf16", "tf32", "gradient_checkpointing", "dynamic_data_seed", "lora_target_experts",
+)
 TRUE_WORDS = ("true", "yes", "y", "1")
 FALSE_WORDS = ("false", "no", "n", "0")
 # Answers given as text and checked against `_choices` in cookiecutter.json (cookiecutter's own
@@ -194,6 +196,14 @@ def problems(answers: dict, choices: dict[str, list] | None) -> list[AnswerError
             rule()
         except AnswerError as error:
             found.append(error)
+    if not found and boolean("lora_target_experts", answers["lora_target_experts"]):
+        # PEFT adapts fused expert weights (`target_parameters`) with plain LoRA and no dropout only
+        if float(answers["lora_dropout"]) != 0:
+            found.append(AnswerError("lora_dropout", answers["lora_dropout"],
+                                     "must be 0 when lora_target_experts = true"))
+        if boolean("peft_use_dora", answers["peft_use_dora"]):
+            found.append(AnswerError("peft_use_dora", answers["peft_use_dora"],
+                                     "must be false when lora_target_experts = true"))
     if not found:
         max_lr, min_lr = float(answers["max_lr"]), float(answers["min_lr"])
         if min_lr > max_lr:

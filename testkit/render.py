@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[1]
+TEMPLATE_PACKAGE_DIR = TEMPLATE_DIR / "{{cookiecutter.project_slug}}" / "{{cookiecutter.package_name}}"
 
 # Settings that make a federated round take seconds on a CPU with a tiny model.
 SMOKE_OVERRIDES = {
@@ -18,6 +20,16 @@ SMOKE_OVERRIDES = {
     "train.training-arguments.logging-steps": 1,
     "strategy.fraction-train": 1.0,
 }
+
+
+def load_template_module(path: Path, name: str) -> types.ModuleType:
+    """Import a plain Python file of the template as module `name`, writing no bytecode beside it
+    (a `__pycache__` in the template folder would be copied into every render)."""
+    module = types.ModuleType(name)
+    module.__file__ = str(path)
+    sys.modules[name] = module  # dataclasses look their module up
+    exec(compile(path.read_text(encoding="utf-8"), str(path), "exec"), module.__dict__)
+    return module
 
 
 def render(output_dir: Path | str, **answers: object) -> Path:

@@ -5,14 +5,13 @@ from __future__ import annotations
 import importlib
 import json
 import sys
-import types
 from pathlib import Path
 
 import pytest
 
 from testkit.flashcards import write_flashcards
 from testkit.flower import LocalSuperLink
-from testkit.render import TEMPLATE_DIR, render
+from testkit.render import TEMPLATE_DIR, TEMPLATE_PACKAGE_DIR, load_template_module, render
 from testkit.tiny_models import build_tiny_model
 
 COOKIECUTTER_JSON = json.loads((TEMPLATE_DIR / "cookiecutter.json").read_text(encoding="utf-8"))
@@ -31,17 +30,6 @@ def no_input_answers(**answers: object) -> dict:
 
 
 DEFAULT_ANSWERS = no_input_answers()
-TEMPLATE_PACKAGE_DIR = TEMPLATE_DIR / "{{cookiecutter.project_slug}}" / "{{cookiecutter.package_name}}"
-
-
-def load_template_module(path: Path, name: str) -> types.ModuleType:
-    """Import a plain Python file of the template as module `name`, writing no bytecode beside it
-    (a `__pycache__` in the template folder would be copied into every render)."""
-    module = types.ModuleType(name)
-    module.__file__ = str(path)
-    sys.modules[name] = module  # dataclasses look their module up
-    exec(compile(path.read_text(encoding="utf-8"), str(path), "exec"), module.__dict__)
-    return module
 
 
 # The template's one table of the four challenges, read from the template folder itself.

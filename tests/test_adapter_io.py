@@ -24,7 +24,7 @@ def settings(rendered_package, tiny_model):
 
 
 def test_initial_adapter_needs_no_weights_and_fits_the_client_model(rendered_package, settings):
-    model = rendered_package("model")
+    model = rendered_package("modeling.loading")
     initial = model.initial_adapter_state(settings)
     client = model.build_peft_model(settings)
     client_state = model.adapter_state(client)
@@ -42,7 +42,7 @@ def test_initial_adapter_needs_no_weights_and_fits_the_client_model(rendered_pac
 def test_saved_checkpoint_gives_the_same_logits_as_the_client_model(rendered_package, settings, tmp_path):
     from peft import PeftModel
 
-    model = rendered_package("model")
+    model = rendered_package("modeling.loading")
     checkpoint = rendered_package("checkpoint")
     client = model.build_peft_model(settings)
     rng = np.random.default_rng(0)

@@ -32,7 +32,7 @@ def budget(rendered_package):
 @pytest.fixture(scope="module")
 def lora(rendered_package):
     def make(r: int, targets: str, use_dora: bool = False):
-        return rendered_package("settings").LoraSettings(r, 2 * r, 0.075, use_dora, targets)
+        return rendered_package("settings").LoraSettings(r, 2 * r, 0.075, use_dora, targets, False)
 
     return make
 
@@ -84,7 +84,7 @@ def test_clients_per_round_are_those_flower_samples(budget, num_nodes, fraction,
 def test_the_plan_of_a_published_recipe_is_its_published_communication(
     rendered_package, budget, lora, tmp_path, config_class, sizes, targets, r, num_nodes, published_mb
 ):
-    shapes = rendered_package("model").adapter_shapes(
+    shapes = rendered_package("modeling.loading").adapter_shapes(
         config_only_model(tmp_path, config_class, sizes), lora(r, targets), trust_remote_code=False
     )
     plan = budget.plan_communication(shapes, transport_dtype="float32", num_nodes=num_nodes,
@@ -114,7 +114,8 @@ def test_the_server_refuses_a_plan_over_the_budget_unless_allowed(rendered_packa
 def test_the_readme_shows_the_plan_of_a_local_model(rendered_package, budget, lora, tiny_model, tmp_path):
     model_dir = str(tiny_model("qwen2"))
     project = render(tmp_path, base_model=model_dir, num_server_rounds=7, transport_dtype="float16")
-    shapes = rendered_package("model").adapter_shapes(model_dir, lora(32, SEVEN_PROJECTIONS), False)
+    loading = rendered_package("modeling.loading")
+    shapes = loading.adapter_shapes(model_dir, lora(32, SEVEN_PROJECTIONS), False)
     plan = budget.plan_communication(shapes, transport_dtype="float16", num_nodes=20, fraction_train=0.1,
                                      fraction_evaluate=0.0, rounds=7, use_dora=False)
     readme = (project / "README.md").read_text()

@@ -18,7 +18,7 @@ from .run_config import rendered_run_config
 def client_round(rendered_package, tiny_model, flashcards_dir):
     """Train one round of partition 0 from a fixed global adapter with a given trainer."""
     client = rendered_package("client_app")
-    model_module = rendered_package("model")
+    model_module = rendered_package("modeling.loading")
     settings = rendered_package("settings").read_settings(rendered_run_config(rendered_package, **{
         **SMOKE_OVERRIDES, "model.name": str(tiny_model("llama")), "static.dataset.name": str(flashcards_dir),
         "train.training-arguments.optim": "adamw_torch", "model.lora.peft-lora-r": 4,

@@ -89,10 +89,16 @@ def test_phi_models_get_the_fused_projections(model, tmp_path):
     )
 
 
-def test_unknown_family_falls_back_to_all_linear(tmp_path):
-    assert app_config(render(tmp_path, base_model="tiiuae/falcon-7b"))["model.lora.target-modules"] == (
-        "all-linear"
-    )
+def test_unknown_family_keeps_auto_for_the_run_to_resolve(tmp_path):
+    assert app_config(render(tmp_path, base_model="tiiuae/falcon-7b"))["model.lora.target-modules"] == "auto"
+
+
+@pytest.mark.parametrize("model", [
+    "Qwen/Qwen3-30B-A3B", "Qwen/Qwen1.5-MoE-A2.7B", "Qwen/Qwen3-Next-80B-A3B-Instruct",
+    "meta-llama/Llama-4-Scout-17B-16E-Instruct",
+])
+def test_moe_and_hybrid_checkpoints_of_dense_families_keep_auto(model, tmp_path):
+    assert app_config(render(tmp_path, base_model=model))["model.lora.target-modules"] == "auto"
 
 
 def test_local_model_directory_is_recognised_by_its_model_type(tmp_path, tiny_model):

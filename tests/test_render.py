@@ -29,7 +29,8 @@ SLUGS = {
     "code": "flowertune-mistral-7b-v0-3-code",
 }
 PACKAGE_MODULES = {
-    "__init__.py", "challenges.py", "settings.py", "lora_targets.py", "model.py", "dataset.py",
+    "__init__.py", "challenges.py", "settings.py", "dataset.py",
+    "modeling/__init__.py", "modeling/lora_targets.py", "modeling/loading.py", "modeling/targets.py",
     "client_app.py", "server_app.py", "checkpoint.py", "communication.py",
     "run_record.py", "leaderboard.py", "report.py", "eval.py", "budget.py", "sweep.py", "submit.py",
 }

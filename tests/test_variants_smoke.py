@@ -25,6 +25,7 @@ def test_target_modules_matching_no_layer_stop_the_run_naming_the_layers(
     answers = {"base_model": str(tiny_model("llama")), "lora_target_modules": "q_proj,qkv_proj"}
     outcome, results = train_rendered(superlink, tmp_path, answers, flashcards_dir)
     assert outcome.status == "finished:failed"
-    assert "model.lora.target-modules: qkv_proj match no layer of 'llama'" in outcome.output
-    assert "down_proj, gate_proj, k_proj, lm_head, o_proj, q_proj, up_proj, v_proj" in outcome.output
+    assert ("model.lora.target-modules: qkv_proj match no layer of 'llama' that LoRA can adapt"
+            in outcome.output)
+    assert "its layers are: down_proj, gate_proj, k_proj, o_proj, q_proj, up_proj, v_proj" in outcome.output
     assert not list(results.glob("*/peft_*"))

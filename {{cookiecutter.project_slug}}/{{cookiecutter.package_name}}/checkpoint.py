@@ -22,7 +22,7 @@ from flwr.app import ArrayRecord
 from flwr.common.logger import log
 from safetensors.numpy import load_file, save_file
 
-from .model import lora_config
+from .modeling.loading import lora_config
 from .settings import RunSettings
 
 ADAPTER_CONFIG = "adapter_config.json"

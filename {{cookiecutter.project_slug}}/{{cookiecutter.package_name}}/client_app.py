@@ -17,7 +17,7 @@ from trl import SFTConfig, SFTTrainer
 
 from .communication import to_arrays, to_state
 from .dataset import keep_responses_within, load_partition, round_example_order, validation_rows
-from .model import adapter_state, build_peft_model, cosine_annealing, load_adapter_state
+from .modeling.loading import adapter_state, build_peft_model, load_adapter_state
 from .run_record import peak_rss_mb
 from .settings import RunSettings, read_settings
 
@@ -26,6 +26,12 @@ app = ClientApp()
 # The loaded model of this process (reused across rounds and partitions) and its load count.
 _LOADED: dict[str, tuple[torch.nn.Module, object, dict[str, np.ndarray]]] = {}
 _BASE_MODEL_LOADS = 0
+
+
+def cosine_annealing(current_round: int, total_rounds: int, lr_max: float, lr_min: float) -> float:
+    """Learning rate of a round: cosine from `lr_max` (round 0) to `lr_min` (last round)."""
+    progress = math.pi * current_round / total_rounds
+    return lr_min + 0.5 * (lr_max - lr_min) * (1.0 + math.cos(progress))
 
 
 def _model_key(settings: RunSettings) -> str:
@@ -72,14 +78,21 @@ def device_arguments(arguments: dict) -> dict:
 
 
 def sft_config(settings: RunSettings, learning_rate: float, output_dir: str) -> SFTConfig:
-    """TRL settings of one round: constant learning rate, loss on the response only."""
+    """TRL settings of one round: constant learning rate, loss on the response only.
+
+    Activations are checkpointed by the model itself (`load_base_model`, non-reentrant): TRL's own
+    switch would also make the embeddings' outputs require a gradient, which breaks models that
+    add to them in place (BLT). A MoE's load-balancing loss is off: its routers are frozen, so the
+    loss could only move the adapters to rebalance routing that does not learn.
+    """
     arguments = device_arguments(settings.training_arguments)
     arguments.update(
         output_dir=output_dir,
         learning_rate=learning_rate,
         max_length=settings.seq_length,
         completion_only_loss=True,
-        gradient_checkpointing=settings.gradient_checkpointing,
+        gradient_checkpointing=False,
+        router_aux_loss_coef=0.0,
         fp16=not settings.bf16 and not arguments.get("use_cpu", False),
         bf16=settings.bf16,
         save_strategy="no",

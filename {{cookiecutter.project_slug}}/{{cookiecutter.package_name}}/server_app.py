@@ -23,7 +23,9 @@ from .checkpoint import Checkpoint, latest_checkpoint
 from .communication import CommunicationTracker, to_arrays
 from .dataset import check_columns, federated_dataset
 from .leaderboard import write_leaderboard_record
-from .model import TargetModulesError, initial_adapter_state
+from .modeling.loading import initial_adapter_state, lora_targets, model_skeleton
+from .modeling.lora_targets import NOT_QUANTIZABLE
+from .modeling.targets import TargetModulesError
 from .run_record import RunRecord, write_run_config
 from .settings import STRATEGY_NAMES, TRANSPORT_DTYPES, RunSettings, read_settings
 from .strategies.catalog import build_strategy
@@ -92,8 +94,15 @@ def check_settings(settings: RunSettings) -> None:
 
 
 def initial_state(settings: RunSettings) -> dict[str, np.ndarray]:
-    """The initial adapter, or a clear error when the model cannot be found or read."""
+    """The initial adapter, or a clear error when the model cannot be found, read or quantized."""
     try:
+        model_type = model_skeleton(settings.model_name, settings.trust_remote_code).config.model_type
+        if model_type in NOT_QUANTIZABLE:
+            raise SettingsError(
+                f"model.name = {settings.model_name!r}: a {model_type!r} model cannot train or be evaluated "
+                f"quantized ({NOT_QUANTIZABLE[model_type]}); choose another base model"
+            )
+        log(INFO, "LoRA adapts %s", lora_targets(settings).describe())
         return initial_adapter_state(settings)
     except TargetModulesError as error:
         raise SettingsError(str(error)) from None

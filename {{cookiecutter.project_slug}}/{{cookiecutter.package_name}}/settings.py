@@ -19,6 +19,7 @@ class LoraSettings:
     dropout: float
     use_dora: bool
     target_modules: str
+    target_experts: bool  # also the fused expert weights of a MoE
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,7 @@ def read_settings(run_config: dict[str, Any]) -> RunSettings:
             dropout=float(run_config["model.lora.peft-lora-dropout"]),
             use_dora=bool(run_config["model.lora.peft-use-dora"]),
             target_modules=str(run_config["model.lora.target-modules"]),
+            target_experts=bool(run_config["model.lora.target-experts"]),
         ),
         seq_length=int(run_config["train.seq-length"]),
         learning_rate_max=float(run_config["train.learning-rate-max"]),

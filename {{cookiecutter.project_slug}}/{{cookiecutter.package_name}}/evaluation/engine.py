@@ -12,7 +12,7 @@ import torch
 from peft import PeftModel
 from tqdm.auto import tqdm
 from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
-from transformers.cache_utils import DynamicCache, DynamicLayer
+from transformers.cache_utils import DynamicCache, DynamicLayer, DynamicSlidingWindowLayer
 
 QUANTIZATIONS = ("4", "8", "none")
 
@@ -116,29 +116,20 @@ def common_prefix_length(rows: Sequence[Sequence[int]]) -> int:
 def shared_start(model, rows: Sequence[Sequence[int]]):
     """Run the rows' common start (a benchmark's instruction) once: its length and its cache.
 
-    Every row keeps at least one token of its own, whose logits give the row's answer.
+    Every row keeps at least one token of its own, whose logits give the row's answer. Only an
+    attention cache of a model on transformers' attention interface is shared this way: where the
+    model keeps a recurrent state (Mamba, linear attention) or handles its cache its own way,
+    every row runs from its first token.
     """
     length = max(common_prefix_length(rows) - 1, 0)
-    if not length:
+    if not length or not getattr(model, "_supports_attention_backend", False):
         return 0, None
     start = torch.tensor([rows[0][:length]], device=model.device)
-    return length, model(start, use_cache=True, logits_to_keep=1).cache
-
-
-def after_start_mask(model, start_length: int, width: int):
-    """One additive mask for every row: a token sees the shared start and its row up to itself.
-
-    transformers would build one per row (they are all the same here) and convert it in every
-    layer. None where it must build the mask itself: attention kernels that take no such mask,
-    or a sliding window shorter than the rows.
-    """
-    config = model.config
-    window = getattr(config, "sliding_window", None)
-    if config._attn_implementation not in ("sdpa", "eager") or (window and start_length + width > window):
-        return None
-    visible = torch.ones(width, start_length + width, dtype=torch.bool, device=model.device)
-    mask = torch.zeros(visible.shape, dtype=model.dtype, device=model.device)
-    return mask.masked_fill_(~visible.tril_(start_length), torch.finfo(model.dtype).min)[None, None]
+    cache = getattr(model(start, use_cache=True, logits_to_keep=1), "cache", None)
+    plain_layers = (DynamicLayer, DynamicSlidingWindowLayer)  # keys and values only, no recurrent state
+    if not all(type(layer) in plain_layers for layer in getattr(cache, "layers", [None])):
+        return 0, None
+    return length, cache
 
 
 def first_tokens(model, tokenizer, rows: Sequence[Sequence[int]], start) -> list[str]:
@@ -150,13 +141,12 @@ def first_tokens(model, tokenizer, rows: Sequence[Sequence[int]], start) -> list
     """
     start_length, start_cache = start
     device = model.device
-    cache = mask = None
+    cache = None
     tails = [row[start_length:] for row in rows]
     width = max(map(len, tails))
     if start_cache is not None:
         cache = copy.deepcopy(start_cache)
         cache.batch_repeat_interleave(len(rows))
-        mask = after_start_mask(model, start_length, width)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     batch = torch.full((len(rows), width), pad, device=device)
     for index, tail in enumerate(tails):
@@ -164,8 +154,7 @@ def first_tokens(model, tokenizer, rows: Sequence[Sequence[int]], start) -> list
     last = [len(tail) - 1 for tail in tails]
     kept = sorted(set(last))  # logits only where some row ends
     logits = model(
-        batch, attention_mask=mask, cache=cache, use_cache=cache is not None,
-        logits_to_keep=torch.tensor(kept, device=device),
+        batch, cache=cache, use_cache=cache is not None, logits_to_keep=torch.tensor(kept, device=device),
     ).logits
     columns = torch.tensor([kept.index(position) for position in last], device=device)
     tokens = logits[torch.arange(len(rows), device=device), columns].argmax(-1).tolist()

@@ -1,9 +1,12 @@
-"""Base model loading, LoRA/DoRA adapters, adapter state and the learning-rate schedule."""
+"""Base model loading (4- or 8-bit on the clients, a weightless skeleton on the server), the
+LoRA/DoRA adapter on it and the adapter's state."""
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import math
+import warnings
 from collections.abc import Mapping
 
 import numpy as np
@@ -11,13 +14,10 @@ import torch
 from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
 from peft.utils import get_peft_model_state_dict, set_peft_model_state_dict
 from transformers import AutoConfig, AutoModelForCausalLM, BitsAndBytesConfig
+from transformers.quantizers.base import get_keys_to_not_convert
 
-from .lora_targets import ALL_LINEAR, peft_target_modules
-from .settings import LoraSettings, RunSettings
-
-
-class TargetModulesError(ValueError):
-    """The configured LoRA target modules do not fit the model."""
+from ..settings import LoraSettings, RunSettings
+from .targets import COEFFICIENT_INPUTS, LoraTargets, check_expert_answers, resolve_targets
 
 
 def compute_dtype(settings: RunSettings) -> torch.dtype:
@@ -27,14 +27,16 @@ def compute_dtype(settings: RunSettings) -> torch.dtype:
 
 def quantization_config(settings: RunSettings) -> BitsAndBytesConfig:
     """bitsandbytes settings for `model.quantization` (4 or 8 bits)."""
+    unquantized = list(unquantized_modules(settings.model_name, settings.trust_remote_code))
     if settings.quantization == 4:
         return BitsAndBytesConfig(
             load_in_4bit=True,
             bnb_4bit_quant_type="nf4",
             bnb_4bit_compute_dtype=compute_dtype(settings),
+            llm_int8_skip_modules=unquantized,
         )
     if settings.quantization == 8:
-        return BitsAndBytesConfig(load_in_8bit=True)
+        return BitsAndBytesConfig(load_in_8bit=True, llm_int8_skip_modules=unquantized)
     raise ValueError(
         f"model.quantization = {settings.quantization} is not supported; use 4 or 8"
     )
@@ -45,6 +47,24 @@ def attention_implementation() -> str | None:
     if torch.cuda.is_available() and importlib.util.find_spec("flash_attn") is not None:
         return "flash_attention_2"
     return None
+
+
+def uses_gradient_checkpointing(model: torch.nn.Module, settings: RunSettings) -> bool:
+    """Whether training checkpoints activations: when asked and the architecture can."""
+    return settings.gradient_checkpointing and model.supports_gradient_checkpointing
+
+
+def expose_backbone(model: torch.nn.Module) -> None:
+    """Make `model.base_model` the decoder that holds the input embeddings, where the class names
+    a prefix it lacks (Llama 4's text model: `language_model`, held as `model`): TRL's loss runs
+    `base_model` and reads its hidden states."""
+    if model.base_model is not model:
+        return
+    embeddings = model.get_input_embeddings()
+    for name, child in model.named_children():
+        if any(module is embeddings for module in child.modules()):
+            model.base_model_prefix = name
+            return
 
 
 def load_base_model(settings: RunSettings) -> torch.nn.Module:
@@ -58,56 +78,78 @@ def load_base_model(settings: RunSettings) -> torch.nn.Module:
         attn_implementation=attention_implementation(),
         trust_remote_code=settings.trust_remote_code,
     )
-    return prepare_model_for_kbit_training(
+    expose_backbone(model)
+    if settings.gradient_checkpointing and not model.supports_gradient_checkpointing:
+        warnings.warn(f"{type(model).__name__} cannot checkpoint activations; training without "
+                      "model.gradient-checkpointing", stacklevel=2)
+    model = prepare_model_for_kbit_training(
         model,
-        use_gradient_checkpointing=settings.gradient_checkpointing,
+        use_gradient_checkpointing=uses_gradient_checkpointing(model, settings),
         gradient_checkpointing_kwargs={"use_reentrant": False},
     )
+    # non-reentrant checkpointing needs no gradient on the embeddings' output; the hook that
+    # transformers adds for it anyway breaks models that add to that output in place (BLT)
+    model.disable_input_require_grads()
+    return model
+
+
+def model_skeleton(model_name: str, trust_remote_code: bool) -> torch.nn.Module:
+    """The model built from its config alone on the meta device: its structure, no weights."""
+    config = AutoConfig.from_pretrained(model_name, trust_remote_code=trust_remote_code)
+    with torch.device("meta"):
+        return AutoModelForCausalLM.from_config(config, trust_remote_code=trust_remote_code)
+
+
+@functools.lru_cache(maxsize=4)
+def unquantized_modules(model_name: str, trust_remote_code: bool) -> tuple[str, ...]:
+    """The modules a client keeps in the compute dtype: those transformers keeps by default (the
+    output head, tied weights) and the layers of a few coefficients (`COEFFICIENT_INPUTS`), a
+    negligible share of the weights, which some models edit in place while training (Gemma 3n
+    clamps its AltUp coefficients, which a 4-bit weight cannot take)."""
+    skeleton = model_skeleton(model_name, trust_remote_code)
+    small = {name for name, module in skeleton.named_modules()
+             if isinstance(module, torch.nn.Linear) and module.in_features < COEFFICIENT_INPUTS}
+    return tuple(sorted(set(get_keys_to_not_convert(skeleton)) | small))
+
+
+@functools.lru_cache(maxsize=4)
+def _resolved_targets(
+    model_name: str, trust_remote_code: bool, answer: str, target_experts: bool
+) -> LoraTargets:
+    return resolve_targets(model_skeleton(model_name, trust_remote_code), answer, target_experts)
+
+
+def lora_targets(settings: RunSettings) -> LoraTargets:
+    """The layers (and expert weights) the adapter covers, from the model's structure."""
+    lora: LoraSettings = settings.lora
+    check_expert_answers(lora.target_experts, lora.dropout, lora.use_dora)
+    return _resolved_targets(settings.model_name, settings.trust_remote_code, lora.target_modules,
+                             lora.target_experts)
 
 
 def lora_config(settings: RunSettings, use_dora: bool | None = None) -> LoraConfig:
     """The PEFT adapter config; `use_dora` overrides the configured choice."""
-    return adapter_config(settings.lora, settings.model_name, use_dora)
+    return adapter_config(settings.lora, settings.model_name, settings.trust_remote_code, use_dora)
 
 
-def adapter_config(lora: LoraSettings, model_name: str, use_dora: bool | None = None) -> LoraConfig:
+def adapter_config(
+    lora: LoraSettings, model_name: str, trust_remote_code: bool, use_dora: bool | None = None
+) -> LoraConfig:
     """The PEFT adapter config of `lora` on `model_name`; `use_dora` overrides its choice."""
+    check_expert_answers(lora.target_experts, lora.dropout, lora.use_dora)
+    targets = _resolved_targets(model_name, trust_remote_code, lora.target_modules, lora.target_experts)
     return LoraConfig(
         r=lora.r,
         lora_alpha=lora.alpha,
         lora_dropout=lora.dropout,
-        target_modules=peft_target_modules(lora.target_modules),
+        target_modules=targets.modules,
+        exclude_modules=targets.exclude,
+        target_parameters=list(targets.parameters) or None,
         use_dora=lora.use_dora if use_dora is None else use_dora,
         bias="none",
         task_type="CAUSAL_LM",
         base_model_name_or_path=model_name,
     )
-
-
-def linear_layer_names(model: torch.nn.Module) -> list[str]:
-    """Distinct last name parts of the model's linear layers (LoRA candidates)."""
-    return sorted(
-        {name.rsplit(".", 1)[-1] for name, module in model.named_modules()
-         if isinstance(module, torch.nn.Linear) and name}
-    )
-
-
-def check_target_modules(model: torch.nn.Module, target_modules: str) -> None:
-    """Raise `TargetModulesError` naming every target that matches no layer."""
-    targets = peft_target_modules(target_modules)
-    if targets == ALL_LINEAR:
-        return
-    names = [name for name, _ in model.named_modules()]
-    missing = [
-        target for target in targets
-        if not any(name == target or name.endswith("." + target) for name in names)
-    ]
-    if missing:
-        raise TargetModulesError(
-            f"model.lora.target-modules: {', '.join(missing)} match no layer of "
-            f"{model.config.model_type!r}; its linear layers are: "
-            f"{', '.join(linear_layer_names(model))}"
-        )
 
 
 def _restore_int8_scales(module: torch.nn.Module, _inputs: tuple) -> None:
@@ -122,9 +164,8 @@ def _restore_int8_scales(module: torch.nn.Module, _inputs: tuple) -> None:
 
 def build_peft_model(settings: RunSettings) -> torch.nn.Module:
     """Load the base model and wrap it with a fresh LoRA/DoRA adapter."""
-    base = load_base_model(settings)
-    check_target_modules(base, settings.lora.target_modules)
-    model = get_peft_model(base, lora_config(settings))
+    config = lora_config(settings)
+    model = get_peft_model(load_base_model(settings), config)
     if settings.quantization == 8 and settings.lora.use_dora and not torch.cuda.is_available():
         from bitsandbytes.nn import Linear8bitLt
 
@@ -153,11 +194,8 @@ def adapter_shapes(
 ) -> dict[str, tuple[int, ...]]:
     """The shape of every LoRA A and B matrix, keyed as PEFT saves them, from the model's
     config alone (no base weights; DoRA magnitudes are left out)."""
-    config = AutoConfig.from_pretrained(model_name, trust_remote_code=trust_remote_code)
-    with torch.device("meta"):
-        skeleton = AutoModelForCausalLM.from_config(config, trust_remote_code=trust_remote_code)
-    check_target_modules(skeleton, lora.target_modules)
-    peft_model = get_peft_model(skeleton, adapter_config(lora, model_name, use_dora=False))
+    skeleton = model_skeleton(model_name, trust_remote_code)
+    peft_model = get_peft_model(skeleton, adapter_config(lora, model_name, trust_remote_code, use_dora=False))
     return {key: tuple(value.shape) for key, value in get_peft_model_state_dict(peft_model).items()}
 
 
@@ -180,9 +218,3 @@ def initial_adapter_state(settings: RunSettings) -> dict[str, np.ndarray]:
             tensor = torch.zeros(shape)
         state[key] = tensor.numpy()
     return state
-
-
-def cosine_annealing(current_round: int, total_rounds: int, lr_max: float, lr_min: float) -> float:
-    """Learning rate of a round: cosine from `lr_max` (round 0) to `lr_min` (last round)."""
-    progress = math.pi * current_round / total_rounds
-    return lr_min + 0.5 * (lr_max - lr_min) * (1.0 + math.cos(progress))

@@ -1,0 +1,1 @@
+"""The base model: its loading, the layers LoRA adapts in each architecture, and the adapter."""
