@@ -114,9 +114,9 @@ def acts_as_linear(module: torch.nn.Module) -> bool:
     try:
         with torch.no_grad():
             output = module(torch.empty(3, 5, in_features, device=module.weight.device))
-    except (RuntimeError, ValueError, TypeError):
+    except (RuntimeError, ValueError, TypeError, IndexError):
         return False
-    return tuple(output.shape) == (3, 5, out_features)
+    return isinstance(output, torch.Tensor) and tuple(output.shape) == (3, 5, out_features)
 
 
 def is_depthwise_conv(module: torch.nn.Module) -> bool:
