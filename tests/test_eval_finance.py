@@ -461,8 +461,9 @@ def answer_every_benchmark(finance, data_dir, model, tokenizer, batch_size, left
 def test_each_case_gives_the_official_predictions(finance, data_dir, load_case, official_answers, monkeypatch,
                                                   capsys, case, batch_size):
     """Whatever the tokenizer's padding side and pad token and the model's generation config, every
-    row's prediction is the official one; greedy rows stop once settled (the fast way only where
-    that gives the same answers: left padding and a plain argmax)."""
+    row's prediction is the official one; greedy rows stop once settled (the fast way, which
+    continues each row as its official batch does, on either padding side, wherever decoding is
+    a plain argmax)."""
     monkeypatch.setattr(finance, "MAX_LENGTH", TEST_MAX_LENGTH)
     fast_calls = []
     original = finance.greedy_until_settled
@@ -490,7 +491,7 @@ def test_each_case_gives_the_official_predictions(finance, data_dir, load_case, 
         assert "samples" in warnings and "seed 2024" in warnings
     else:
         assert stopped_early >= 3
-    uses_fast_way = changes.get("padding_side") == "left" and "generation" not in changes
+    uses_fast_way = "generation" not in changes
     assert bool(fast_calls) is uses_fast_way
     assert ("pads on the right" in warnings) is (tokenizer.padding_side == "right")
 
@@ -564,16 +565,17 @@ def test_a_prompt_of_512_tokens_or_more_is_named_in_a_warning(finance, load_case
     with pytest.raises(ValueError, match="max_length"):
         official_inference(model, tokenizer, [example["prompt"] for example in examples], 2)
     limits = []
-    generate = model.generate
-    def spy(**kwargs):
-        limits.append({key: kwargs[key] for key in ("max_length", "max_new_tokens") if key in kwargs})
-        return generate(**kwargs)
+    decode = finance.greedy_until_settled
+    def spy(model, tokenizer, prompts, max_new_tokens, *args, **kwargs):
+        limits.append(list(max_new_tokens))
+        return decode(model, tokenizer, prompts, max_new_tokens, *args, **kwargs)
 
-    monkeypatch.setattr(model, "generate", spy)
+    monkeypatch.setattr(finance, "greedy_until_settled", spy)
     records = finance.answer_examples(model, tokenizer, examples, 2, "fpb")
     warning = capsys.readouterr().err
     assert "fpb: row(s) 3 have prompts of 64 tokens or more" in warning and "(rows 2-3)" in warning
-    assert limits == [{"max_length": TEST_MAX_LENGTH}, {"max_new_tokens": 1}, {"max_length": TEST_MAX_LENGTH}]
+    rest = TEST_MAX_LENGTH - len(tokenizer(short)["input_ids"])  # 512 in all, as officially
+    assert limits == [[rest, rest, 1, 1, rest]]
     assert [record["prompt"] for record in records] == [example["prompt"] for example in examples]
 
 

@@ -4,7 +4,7 @@ to many prompts at once, equal to answering them one at a time."""
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -291,17 +291,26 @@ class Decoding:
                         torch.cat([self.positions, other.positions]), torch.cat([self.tokens, other.tokens]))
 
 
-def prefill(model, prompts: Sequence[Sequence[int]], rows: list[int], pad: int) -> Decoding:
+def prefill(
+    model, prompts: Sequence[Sequence[int]], rows: list[int], pad: int, right_padded: Collection[int] = ()
+) -> Decoding:
     """Run the rows' prompts as one left-padded batch, positions counted from each row's first
-    real token (as `generate` counts them); each row's first greedy token."""
+    real token (as `generate` counts them); each row's first greedy token.
+
+    A row in `right_padded` is continued as `generate` continues a shorter prompt of a
+    right-padded batch: after its prompt comes a pad token that no token attends to, at position
+    0, whose logits give the first new token; the new tokens then take positions 1, 2, ... (one
+    pad or several: the last one's logits are the same, since no pad is attended to).
+    """
     device = model.device
-    width = max(len(prompts[row]) for row in rows)
+    tokens = {row: [*prompts[row], pad] if row in right_padded else list(prompts[row]) for row in rows}
+    width = max(len(row_tokens) for row_tokens in tokens.values())
     input_ids = torch.full((len(rows), width), pad, device=device)
     attention = torch.zeros((len(rows), width), dtype=torch.long, device=device)
     for index, row in enumerate(rows):
-        input_ids[index, width - len(prompts[row]) :] = torch.tensor(prompts[row], device=device)
-        attention[index, width - len(prompts[row]) :] = 1
-    positions = (attention.cumsum(-1) - 1).clamp(min=0)
+        input_ids[index, width - len(tokens[row]) :] = torch.tensor(tokens[row], device=device)
+        attention[index, width - len(tokens[row]) : width - len(tokens[row]) + len(prompts[row])] = 1
+    positions = (attention.cumsum(-1) - 1).masked_fill(attention == 0, 0)  # as `generate` counts them
     output = model(input_ids=input_ids, attention_mask=attention, position_ids=positions,
                    use_cache=True, logits_to_keep=1)
     return Decoding(list(rows), output.cache, attention, positions[:, -1:] + 1,
@@ -325,9 +334,12 @@ def greedy_until_settled(
     batch_size: int,
     settled: Callable[[int, list[int]], bool],
     description: str | None = None,
+    right_padded: Collection[int] = (),
 ) -> list[list[int]]:
     """Greedy new tokens of each token row, up to its limit, the end of sequence, or until
     `settled(row, new_tokens)` says nothing it could still write would change its score.
+    The rows in `right_padded` are continued as a right-padded `generate` batch continues its
+    shorter prompts (`prefill`).
 
     At most `batch_size` rows decode at once, one token each a step: one pass over the weights
     serves all of them. A row that is done leaves at once; once a quarter of the places are
@@ -365,7 +377,7 @@ def greedy_until_settled(
             if waiting and (not running or (poolable and room >= min(refill_at, len(waiting)))):
                 joining, waiting = waiting[:room], waiting[room:]
                 for group in prefill_groups(joining, lengths, room):
-                    started = still_writing(prefill(model, prompts, group, pad))
+                    started = still_writing(prefill(model, prompts, group, pad, right_padded))
                     if started is None:
                         continue
                     if running and running[-1].poolable() and started.poolable():

@@ -10,13 +10,16 @@ decoded as the model's `generation_config` says (greedy, sampling, a repetition 
 It scores the decoded text after the first `Answer: `. Here, by default, each row gets the
 official prediction:
 
-- greedy decoding that is a plain argmax, with left padding: rows are batched by length and
-  each stops as soon as nothing it could still write would change its score (the end of
-  sequence, a second `Answer: `, or `positive` already in its answer) and leaves its batch;
-  a left-padded batch gives each row what it gets alone, so the predictions are the same;
-- other greedy decoding (right padding, a repetition penalty...): the official batches and
-  `generate` call, with a stopping criterion that ends each row once its score is settled
-  (the other rows of its batch are computed as before);
+- greedy decoding that is a plain argmax: rows are batched by length and each stops as soon
+  as nothing it could still write would change its score (the end of sequence, a second
+  `Answer: `, or `positive` already in its answer) and leaves its batch. Each row is continued
+  as its official batch continues it: with left padding, as it is continued alone; with right
+  padding, a prompt shorter than its batch's longest is continued as `generate` continues it
+  after its padding (the first new token read at a pad token, the new tokens at positions 1,
+  2, ..., as `generate` counts them there). So the predictions are the same;
+- other greedy decoding (a repetition penalty...): the official batches and `generate` call,
+  with a stopping criterion that ends each row once its score is settled (the other rows of
+  its batch are computed as before);
 - sampling, beam search and the other ways of decoding: the official batches and call,
   unchanged, seeded as officially (before the model loads). Sampled predictions are the
   official ones only where the same random numbers are drawn (same device, software, batch
@@ -267,15 +270,28 @@ def official_decoding(model, tokenizer, prompts: Sequence[str], batch_size: int,
     return outputs
 
 
+def right_padded_rows(token_rows: Sequence[Sequence[int]], batch_size: int) -> set[int]:
+    """The rows that the official batches (in data set order) pad on the right: those shorter
+    than their batch's longest prompt."""
+    rows = set()
+    for start in range(0, len(token_rows), batch_size):
+        batch = range(start, min(start + batch_size, len(token_rows)))
+        longest = max(len(token_rows[row]) for row in batch)
+        rows.update(row for row in batch if len(token_rows[row]) < longest)
+    return rows
+
+
 def settled_decoding(model, tokenizer, token_rows: Sequence[Sequence[int]], batch_size: int,
-                     description: str) -> list[str]:
-    """Each row decoded greedily until its score is settled, left-padded in batches by length."""
+                     padding_side: str, description: str) -> list[str]:
+    """Each row decoded greedily until its score is settled, in batches by length; with right
+    padding, a row that its official batch pads continues as `generate` continues it there."""
     def decoded(row: int, new_tokens: Sequence[int]) -> str:
         return tokenizer.decode([*token_rows[row], *new_tokens], skip_special_tokens=True)
 
     new_tokens = greedy_until_settled(
         model, tokenizer, token_rows, official_limits(token_rows, batch_size), batch_size,
         lambda row, tokens: is_settled(decoded(row, tokens)), description,
+        right_padded=right_padded_rows(token_rows, batch_size) if padding_side == "right" else (),
     )
     return [decoded(row, tokens) for row, tokens in enumerate(new_tokens)]
 
@@ -292,8 +308,8 @@ def answer_examples(
     token_rows = tokenizer(prompts)["input_ids"]
     warn_of_long_prompts(description, token_rows, batch_size)
     padding_side = "left" if left_padding else tokenizer.padding_side
-    if padding_side == "left" and decodes_by_argmax(model):
-        outputs = settled_decoding(model, tokenizer, token_rows, batch_size, description)
+    if decodes_by_argmax(model):
+        outputs = settled_decoding(model, tokenizer, token_rows, batch_size, padding_side, description)
     else:
         outputs = official_decoding(model, tokenizer, prompts, batch_size, padding_side, description)
     records = []
