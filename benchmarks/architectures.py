@@ -17,14 +17,18 @@ README.md, between its census markers (`tests/test_architectures.py` checks that
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import importlib
+import io
+import os
 import sys
 import tempfile
 import time
 import tomllib
 from pathlib import Path
 
+os.environ.setdefault("TQDM_DISABLE", "1")  # the table alone, no progress bars between its rows
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -64,10 +68,12 @@ def main() -> None:
         gc.freeze()  # the Trainer collects garbage after each run: skip the imported objects
         print(f"{'architecture':26} {'class':40} {'tensors':>7}  {'outcome':30} targets", flush=True)
         started = time.monotonic()
-        rows = run_census(package, config, tokenizer, args.architectures or included, lambda row: print(
-            f"{row.architecture:26} {row.model_class:40} {row.adapter_tensors:7}  {row.outcome:30} "
-            f"{row.targets}", flush=True,
-        ))
+        table = sys.stdout
+        with contextlib.redirect_stdout(io.StringIO()):  # the Trainer's log lines stay out of the table
+            rows = run_census(package, config, tokenizer, args.architectures or included, lambda row: print(
+                f"{row.architecture:26} {row.model_class:40} {row.adapter_tensors:7}  {row.outcome:30} "
+                f"{row.targets}", file=table, flush=True,
+            ))
     print(f"\nleft out ({len(excluded)}):")
     for model_type, reason in excluded.items():
         print(f"  {model_type:26} {reason}")
