@@ -446,6 +446,45 @@ def test_rows_leave_the_batch_at_their_own_step_with_generates_tokens(engine, ti
         assert new_tokens == answers[row][: len(new_tokens)]
 
 
+@pytest.mark.parametrize("wrong_guesses", [False, True])
+def test_rows_that_repeat_themselves_take_several_tokens_a_pass_and_get_generates_tokens(
+    engine, tiny_model, finance, data_dir, monkeypatch, wrong_guesses
+):
+    """A few rows whose text repeats itself are guessed ahead from their own tokens, several
+    tokens checked in one pass: each row still gets `generate`'s tokens for it alone, also where
+    guesses are wrong (here made wrong on purpose: their second token changed)."""
+    model = engine.load_model(str(tiny_model("llama")), None, "none")
+    tokenizer = engine.load_tokenizer(str(tiny_model("llama")))
+    prompts = [example["prompt"] for name in BENCHMARKS for example in finance.load_examples(name, data_dir)]
+    token_rows = tokenizer(prompts[:6])["input_ids"]
+    limits = [40, 60, 25, 60, 50, 33]
+    passes = []  # (tokens guessed, tokens chosen) per pass
+    guess_ahead, lookahead_step = engine.guess_ahead, engine.lookahead_step
+
+    def guess(history, most):
+        guessed = guess_ahead(history, most)
+        if wrong_guesses and len(guessed) > 1:
+            guessed[1] = (guessed[1] + 1) % tokenizer.vocab_size
+        return guessed
+
+    def step(model, decoding, guesses):
+        after, chosen, confirmed = lookahead_step(model, decoding, guesses)
+        passes.append((len(guesses[0]), len(chosen[0])))
+        return after, chosen, confirmed
+
+    monkeypatch.setattr(engine, "guess_ahead", guess)
+    monkeypatch.setattr(engine, "lookahead_step", step)
+    never = tokenizer.vocab_size + 1  # no end of sequence: every row runs to its limit
+    ending = types.SimpleNamespace(eos_token_id=never, pad_token_id=tokenizer.pad_token_id)
+    answers = engine.greedy_until_settled(model, ending, token_rows, limits, 2, lambda row, tokens: False)
+    for row, tokens in enumerate(token_rows):
+        assert answers[row] == generate_alone(model, tokens, limits[row], never), f"row {row}"
+    if wrong_guesses:
+        assert any(chosen <= guessed for guessed, chosen in passes)  # some guesses thrown away
+    else:
+        assert sum(chosen for _, chosen in passes) > 2 * len(passes)  # over two tokens a pass
+
+
 def answer_every_benchmark(finance, data_dir, model, tokenizer, batch_size, left_padding=False):
     """Our records of every benchmark, in --datasets order, seeded and prepared as a run is."""
     torch.manual_seed(2024)

@@ -326,6 +326,49 @@ def step(model, decoding: Decoding) -> Decoding:
                     output.logits[:, -1].argmax(-1))
 
 
+# A few rows decoding together guess ahead from their own text: at most this many tokens a pass.
+LOOKAHEAD_TOKENS = 16
+LOOKAHEAD_ROWS = 4
+NGRAM_SIZES = (3, 2)  # the longest repeated tail first
+
+
+def guess_ahead(history: Sequence[int], most: int) -> list[int]:
+    """What followed the latest earlier occurrence of the row's last tokens (at most `most`):
+    the row's next tokens if it repeats itself (a loop, a copied passage), else nothing."""
+    for size in NGRAM_SIZES:
+        if len(history) <= size:
+            continue
+        tail = list(history[-size:])
+        for start in range(len(history) - size - 1, -1, -1):
+            if list(history[start : start + size]) == tail:
+                return list(history[start + size : start + size + most])
+    return []
+
+
+def lookahead_step(model, decoding: Decoding, guesses: list[list[int]]) -> tuple[Decoding, list[list[int]], list[int]]:
+    """Feed every row its last token and as many guessed next tokens in one pass; keep the guesses
+    that greedy decoding confirms in every row, and the greedy token after them.
+
+    The tokens kept are those that steps of one token would choose, several in one pass over the
+    weights. Returns the rows as after those steps, each row's chosen tokens (the last one is the
+    next input), and how many guesses each row's greedy tokens confirmed.
+    """
+    count = len(guesses[0])
+    device = decoding.tokens.device
+    inputs = torch.cat([decoding.tokens[:, None], torch.tensor(guesses, device=device)], dim=1)
+    attention = torch.cat([decoding.attention, decoding.attention.new_ones((len(decoding.rows), count + 1))], -1)
+    output = model(input_ids=inputs, attention_mask=attention, cache=decoding.cache, use_cache=True,
+                   position_ids=decoding.positions + torch.arange(count + 1, device=device))
+    greedy = output.logits.argmax(-1)  # the token after each one fed
+    confirmed = (greedy[:, :count] == inputs[:, 1:]).int().cumprod(-1).sum(-1).tolist()
+    kept = min(confirmed)
+    if kept < count:
+        output.cache.crop(kept - count)
+        attention = attention[:, : kept - count]
+    after = Decoding(decoding.rows, output.cache, attention, decoding.positions + kept + 1, greedy[:, kept])
+    return after, greedy[:, : kept + 1].tolist(), confirmed
+
+
 def greedy_until_settled(
     model,
     tokenizer,
@@ -345,7 +388,10 @@ def greedy_until_settled(
     serves all of them. A row that is done leaves at once; once a quarter of the places are
     free, the next rows (shortest prompts first) take them: their prompts run in left-padded
     groups of similar length, with positions counted from each row's first real token, and
-    they join the others, padded on the left. Every row so gets what `generate` gives it alone.
+    they join the others, padded on the left. Once at most `LOOKAHEAD_ROWS` rows decode together
+    (the long tail of a benchmark), rows that repeat themselves are guessed ahead from their own
+    text and the guesses checked in one pass (`lookahead_step`), so a row caught in a loop writes
+    several tokens a pass. Every row so gets what `generate` gives it alone.
     (Where the cache has sliding-window layers, groups decode side by side and new rows wait
     until all are done.)
     """
@@ -356,19 +402,38 @@ def greedy_until_settled(
     running: list[Decoding] = []
     refill_at = max(1, batch_size // 4)
 
-    def still_writing(decoding: Decoding) -> Decoding | None:
-        """The rows that go on after their newest token (the end of sequence is not kept)."""
+    lookahead = dict.fromkeys(range(len(prompts)), 1)  # guesses a row's next pass checks
+
+    def still_writing(decoding: Decoding, chosen: list[list[int]] | None = None) -> Decoding | None:
+        """The rows that go on after their newest tokens (`chosen`, else each row's last token;
+        the end of sequence is not kept)."""
         going_on = []
-        for index, (row, token) in enumerate(zip(decoding.rows, decoding.tokens.tolist(), strict=True)):
-            if token == tokenizer.eos_token_id:
-                continue
-            new_tokens[row].append(token)
-            if len(new_tokens[row]) < max_new_tokens[row] and not settled(row, new_tokens[row]):
+        for index, row in enumerate(decoding.rows):
+            for token in chosen[index] if chosen else [int(decoding.tokens[index])]:
+                if token == tokenizer.eos_token_id:
+                    break
+                new_tokens[row].append(token)
+                if len(new_tokens[row]) >= max_new_tokens[row] or settled(row, new_tokens[row]):
+                    break
+            else:
                 going_on.append(index)
         progress.update(len(decoding.rows) - len(going_on))
         if not going_on:
             return None
         return decoding if len(going_on) == len(decoding.rows) else decoding.keep(going_on)
+
+    def advance(decoding: Decoding) -> Decoding | None:
+        """One step of every row, or, for a few rows that repeat themselves, several at once."""
+        most = min(min(lookahead[row] for row in decoding.rows), LOOKAHEAD_TOKENS // len(decoding.rows) - 1)
+        if len(decoding.rows) <= LOOKAHEAD_ROWS and most >= 1 and decoding.poolable():
+            guesses = [guess_ahead([*prompts[row], *new_tokens[row]], most) for row in decoding.rows]
+            count = min(len(guess) for guess in guesses)
+            if count:
+                after, chosen, confirmed = lookahead_step(model, decoding, [guess[:count] for guess in guesses])
+                for row, hits in zip(decoding.rows, confirmed, strict=True):
+                    lookahead[row] = min(2 * count, LOOKAHEAD_TOKENS - 1) if hits == count else max(1, hits)
+                return still_writing(after, chosen)
+        return still_writing(step(model, decoding))
 
     with torch.inference_mode(), tqdm(total=len(prompts), desc=description, unit="row") as progress:
         while waiting or running:
@@ -385,5 +450,5 @@ def greedy_until_settled(
                     else:
                         running.append(started)
                 continue
-            running = [going for decoding in running if (going := still_writing(step(model, decoding)))]
+            running = [going for decoding in running if (going := advance(decoding))]
     return new_tokens
