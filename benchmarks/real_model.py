@@ -307,6 +307,15 @@ def mcq_figures(model_dir: Path, workdir: Path) -> dict:
           f"tokens; {correct} answered right")
     print(f"mcq: one prompt at a time {one_seconds:.2f} s, batches of {MCQ_BATCH_SIZE} "
           f"{batched_seconds:.2f} s (fastest of {MCQ_REPEATS} in turns)")
+    # Where the time goes: one forward pass per answer, so the prompt tokens run and how fast.
+    batched_tokens = 0
+    for benchmark_prompts, _, _ in benchmarks.values():
+        rows = tokenizer(benchmark_prompts)["input_ids"]
+        shared = max(engine.common_prefix_length(rows) - 1, 0)  # the instruction, run once
+        batched_tokens += shared + sum(len(row) - shared for row in rows)
+    print(f"mcq: prompt tokens run one prompt at a time {sum(lengths)} ({sum(lengths) / one_seconds:.0f} a "
+          f"second); batched, each instruction once, {batched_tokens} ({batched_tokens / batched_seconds:.0f} "
+          "a second)")
     return {"mcq_speedup": one_seconds / batched_seconds, "mcq_identical": one_answers == batched_answers}
 
 
