@@ -60,13 +60,18 @@ TOWER_WORDS = ("vision", "audio", "vq")
 # An adapter tensor whose name holds one of these lies in a tower or a projector.
 TOWER_KEY = re.compile(r"vision|visual|audio|image|speech|multi_modal|mm_projector|vq")
 
+# Mamba-2 mixers of hybrid models sized to the tiny hidden size (their defaults, 128 heads with a
+# state of 256, make a CPU training step take minutes).
+TINY_MAMBA = {"mamba_n_heads": 8, "mamba_d_head": 16, "mamba_d_state": 16, "mamba_chunk_size": 16}
+
 # model_type -> config arguments a tiny model of it needs beyond the sizes above.
 TINY_OVERRIDES: dict[str, dict] = {
     "cohere_compass_text": {"rope_parameters": {
         kind: {"rope_type": "default", "rope_theta": 10000.0}
         for kind in ("full_attention", "sliding_attention")
     }},
-    "bamba": {"attn_layer_indices": [1]},
+    "bamba": {"attn_layer_indices": [1], **TINY_MAMBA},
+    "falcon_h1": {**TINY_MAMBA, "mamba_d_ssm": 128},
     "dbrx": {"attn_config": {"kv_n_heads": 2, "rope_theta": 10000.0, "clip_qkv": 8.0},
              "ffn_config": {"ffn_hidden_size": 128, "moe_num_experts": 4, "moe_top_k": 2}},
     # compress keys at the census's short sequences too
@@ -78,7 +83,7 @@ TINY_OVERRIDES: dict[str, dict] = {
     "ernie4_5_moe": {"moe_k": 2},
     "gemma3n_text": {"num_hidden_layers": 10, "num_kv_shared_layers": 5},
     "gpt_neo": {"attention_types": [[["global", "local"], 1]]},
-    "granitemoehybrid": {"layer_types": ["linear_attention", "full_attention"]},
+    "granitemoehybrid": {"layer_types": ["linear_attention", "full_attention"], **TINY_MAMBA},
     "inkling2_text": {"unpadded_vocab_size": 512},
     "jamba": {"attn_layer_period": 2, "attn_layer_offset": 1, "expert_layer_period": 2,
               "expert_layer_offset": 1},
