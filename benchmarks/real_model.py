@@ -313,9 +313,10 @@ def mcq_figures(model_dir: Path, workdir: Path) -> dict:
         rows = tokenizer(benchmark_prompts)["input_ids"]
         shared = max(engine.common_prefix_length(rows) - 1, 0)  # the instruction, run once
         batched_tokens += shared + sum(len(row) - shared for row in rows)
-    print(f"mcq: prompt tokens run one prompt at a time {sum(lengths)} ({sum(lengths) / one_seconds:.0f} a "
-          f"second); batched, each instruction once, {batched_tokens} ({batched_tokens / batched_seconds:.0f} "
-          "a second)")
+    alone_tokens = sum(lengths)
+    print(f"mcq: prompt tokens run one prompt at a time {alone_tokens} ({alone_tokens / one_seconds:.0f} a "
+          f"second); batched, each instruction once, {batched_tokens} "
+          f"({batched_tokens / batched_seconds:.0f} a second)")
     return {"mcq_speedup": one_seconds / batched_seconds, "mcq_identical": one_answers == batched_answers}
 
 
