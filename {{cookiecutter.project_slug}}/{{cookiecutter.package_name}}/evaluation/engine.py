@@ -345,7 +345,9 @@ def guess_ahead(history: Sequence[int], most: int) -> list[int]:
     return []
 
 
-def lookahead_step(model, decoding: Decoding, guesses: list[list[int]]) -> tuple[Decoding, list[list[int]], list[int]]:
+def lookahead_step(
+    model, decoding: Decoding, guesses: list[list[int]]
+) -> tuple[Decoding, list[list[int]], list[int]]:
     """Feed every row its last token and as many guessed next tokens in one pass; keep the guesses
     that greedy decoding confirms in every row, and the greedy token after them.
 
@@ -356,7 +358,8 @@ def lookahead_step(model, decoding: Decoding, guesses: list[list[int]]) -> tuple
     count = len(guesses[0])
     device = decoding.tokens.device
     inputs = torch.cat([decoding.tokens[:, None], torch.tensor(guesses, device=device)], dim=1)
-    attention = torch.cat([decoding.attention, decoding.attention.new_ones((len(decoding.rows), count + 1))], -1)
+    fed = decoding.attention.new_ones((len(decoding.rows), count + 1))
+    attention = torch.cat([decoding.attention, fed], dim=-1)
     output = model(input_ids=inputs, attention_mask=attention, cache=decoding.cache, use_cache=True,
                    position_ids=decoding.positions + torch.arange(count + 1, device=device))
     greedy = output.logits.argmax(-1)  # the token after each one fed
@@ -429,7 +432,8 @@ def greedy_until_settled(
             guesses = [guess_ahead([*prompts[row], *new_tokens[row]], most) for row in decoding.rows]
             count = min(len(guess) for guess in guesses)
             if count:
-                after, chosen, confirmed = lookahead_step(model, decoding, [guess[:count] for guess in guesses])
+                guesses = [guess[:count] for guess in guesses]
+                after, chosen, confirmed = lookahead_step(model, decoding, guesses)
                 for row, hits in zip(decoding.rows, confirmed, strict=True):
                     lookahead[row] = min(2 * count, LOOKAHEAD_TOKENS - 1) if hits == count else max(1, hits)
                 return still_writing(after, chosen)
