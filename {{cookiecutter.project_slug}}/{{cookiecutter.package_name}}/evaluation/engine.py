@@ -411,8 +411,10 @@ def greedy_until_settled(
         """The rows that go on after their newest tokens (`chosen`, else each row's last token;
         the end of sequence is not kept)."""
         going_on = []
-        for index, row in enumerate(decoding.rows):
-            for token in chosen[index] if chosen else [int(decoding.tokens[index])]:
+        for index, (row, tokens) in enumerate(zip(
+            decoding.rows, chosen or [[token] for token in decoding.tokens.tolist()], strict=True
+        )):
+            for token in tokens:
                 if token == tokenizer.eos_token_id:
                     break
                 new_tokens[row].append(token)
@@ -427,8 +429,8 @@ def greedy_until_settled(
 
     def advance(decoding: Decoding) -> Decoding | None:
         """One step of every row, or, for a few rows that repeat themselves, several at once."""
-        most = min(min(lookahead[row] for row in decoding.rows), LOOKAHEAD_TOKENS // len(decoding.rows) - 1)
-        if len(decoding.rows) <= LOOKAHEAD_ROWS and most >= 1 and decoding.poolable():
+        if len(decoding.rows) <= LOOKAHEAD_ROWS and decoding.poolable():
+            most = min(*(lookahead[row] for row in decoding.rows), LOOKAHEAD_TOKENS // len(decoding.rows) - 1)
             guesses = [guess_ahead([*prompts[row], *new_tokens[row]], most) for row in decoding.rows]
             count = min(len(guess) for guess in guesses)
             if count:

@@ -174,18 +174,23 @@ def is_settled(decoded: str) -> bool:
     return decoded.count(ANSWER_MARKER) >= 2 or fold_sentiment(answer_of(decoded)) == "positive"
 
 
-def official_limits(token_rows: Sequence[Sequence[int]], batch_size: int) -> list[int]:
-    """Per row, the new tokens the official tool allows: 512 less its batch's padded length.
+def padded_widths(token_rows: Sequence[Sequence[int]], batch_size: int) -> list[int]:
+    """Per row, the width the official tool pads it to: its batch's longest prompt.
 
     The official tool walks the rows in batches of `batch_size` in data set order and pads
-    each batch to its longest prompt; `generate` makes at least one token.
+    each batch to its longest prompt.
     """
-    limits = []
+    widths = []
     for start in range(0, len(token_rows), batch_size):
         batch = token_rows[start : start + batch_size]
-        longest = max(len(row) for row in batch)
-        limits += [max(1, MAX_LENGTH - longest)] * len(batch)
-    return limits
+        widths += [max(len(row) for row in batch)] * len(batch)
+    return widths
+
+
+def official_limits(token_rows: Sequence[Sequence[int]], batch_size: int) -> list[int]:
+    """Per row, the new tokens the official tool allows: 512 less its batch's padded length
+    (`generate` makes at least one token)."""
+    return [max(1, MAX_LENGTH - width) for width in padded_widths(token_rows, batch_size)]
 
 
 def decodes_by_argmax(model) -> bool:
@@ -271,14 +276,10 @@ def official_decoding(model, tokenizer, prompts: Sequence[str], batch_size: int,
 
 
 def right_padded_rows(token_rows: Sequence[Sequence[int]], batch_size: int) -> set[int]:
-    """The rows that the official batches (in data set order) pad on the right: those shorter
-    than their batch's longest prompt."""
-    rows = set()
-    for start in range(0, len(token_rows), batch_size):
-        batch = range(start, min(start + batch_size, len(token_rows)))
-        longest = max(len(token_rows[row]) for row in batch)
-        rows.update(row for row in batch if len(token_rows[row]) < longest)
-    return rows
+    """The rows that the official batches pad on the right: those shorter than their batch's
+    longest prompt."""
+    widths = padded_widths(token_rows, batch_size)
+    return {row for row, width in enumerate(widths) if len(token_rows[row]) < width}
 
 
 def settled_decoding(model, tokenizer, token_rows: Sequence[Sequence[int]], batch_size: int,
