@@ -450,39 +450,47 @@ def test_rows_leave_the_batch_at_their_own_step_with_generates_tokens(engine, ti
 def test_rows_that_repeat_themselves_take_several_tokens_a_pass_and_get_generates_tokens(
     engine, tiny_model, finance, data_dir, monkeypatch, wrong_guesses
 ):
-    """A few rows whose text repeats itself are guessed ahead from their own tokens, several
-    tokens checked in one pass: each row still gets `generate`'s tokens for it alone, also where
-    guesses are wrong (here made wrong on purpose: their second token changed)."""
+    """Rows whose text repeats itself are guessed ahead from their own tokens, several tokens
+    checked in one pass, each row keeping as many as its greedy tokens confirm: each row still
+    gets `generate`'s tokens for it alone, also where guesses are wrong (here made wrong on
+    purpose: their second token changed)."""
     model = engine.load_model(str(tiny_model("llama")), None, "none")
     tokenizer = engine.load_tokenizer(str(tiny_model("llama")))
     prompts = [example["prompt"] for name in BENCHMARKS for example in finance.load_examples(name, data_dir)]
     token_rows = tokenizer(prompts[:6])["input_ids"]
     limits = [40, 60, 25, 60, 50, 33]
-    passes = []  # (tokens guessed, tokens chosen) per pass
-    guess_ahead, lookahead_step = engine.guess_ahead, engine.lookahead_step
+    passes = []  # (each row's guesses, each row's chosen tokens) of each pass that checks guesses
+    guess, lookahead_step = engine.RowText.guess, engine.lookahead_step
 
-    def guess(history, most):
-        guessed = guess_ahead(history, most)
+    def made_wrong(text, most):
+        guessed = guess(text, most)
         if wrong_guesses and len(guessed) > 1:
             guessed[1] = (guessed[1] + 1) % tokenizer.vocab_size
         return guessed
 
-    def step(model, decoding, guesses):
-        after, chosen, confirmed = lookahead_step(model, decoding, guesses)
-        passes.append((len(guesses[0]), len(chosen[0])))
+    def checked(model, decoding, guesses, pad):
+        after, chosen, confirmed = lookahead_step(model, decoding, guesses, pad)
+        # each row's next position counts the tokens it kept, whatever the others kept
+        assert after.positions[:, 0].tolist() == after.attention.sum(-1).tolist()
+        passes.append((guesses, chosen))
         return after, chosen, confirmed
 
-    monkeypatch.setattr(engine, "guess_ahead", guess)
-    monkeypatch.setattr(engine, "lookahead_step", step)
+    monkeypatch.setattr(engine.RowText, "guess", made_wrong)
+    monkeypatch.setattr(engine, "lookahead_step", checked)
     never = tokenizer.vocab_size + 1  # no end of sequence: every row runs to its limit
     ending = types.SimpleNamespace(eos_token_id=never, pad_token_id=tokenizer.pad_token_id)
-    answers = engine.greedy_until_settled(model, ending, token_rows, limits, 2, lambda row, tokens: False)
+    answers = engine.greedy_until_settled(model, ending, token_rows, limits, 3, lambda row, tokens: False)
     for row, tokens in enumerate(token_rows):
         assert answers[row] == generate_alone(model, tokens, limits[row], never), f"row {row}"
+    row_passes = [pair for guesses, chosen in passes for pair in zip(guesses, chosen, strict=True)]
+    # rows of one pass keep different numbers of tokens
+    assert any(len({len(tokens) for tokens in chosen}) > 1 for _, chosen in passes)
     if wrong_guesses:
-        assert any(chosen <= guessed for guessed, chosen in passes)  # some guesses thrown away
+        # some guesses thrown away
+        assert any(len(tokens) <= len(guessed) for guessed, tokens in row_passes if guessed)
     else:
-        assert sum(chosen for _, chosen in passes) > 2 * len(passes)  # over two tokens a pass
+        guessed_rows = [tokens for guessed, tokens in row_passes if guessed]
+        assert sum(map(len, guessed_rows)) > 2 * len(guessed_rows)  # over two tokens a pass
 
 
 def answer_every_benchmark(finance, data_dir, model, tokenizer, batch_size, left_padding=False):

@@ -326,50 +326,85 @@ def step(model, decoding: Decoding) -> Decoding:
                     output.logits[:, -1].argmax(-1))
 
 
-# A few rows decoding together guess ahead from their own text: at most this many tokens a pass.
-LOOKAHEAD_TOKENS = 16
-LOOKAHEAD_ROWS = 4
+# Rows guess their next tokens from their own text and check the guesses in the pass that feeds
+# their last token: at most this many tokens fed a row a pass.
+LOOKAHEAD_WIDTH = 5
 NGRAM_SIZES = (3, 2)  # the longest repeated tail first
+# A pass checks guesses only where those expected to hold fill this share of the places it adds.
+GUESS_SHARE = 0.25
 
 
-def guess_ahead(history: Sequence[int], most: int) -> list[int]:
-    """What followed the latest earlier occurrence of the row's last tokens (at most `most`):
-    the row's next tokens if it repeats itself (a loop, a copied passage), else nothing."""
-    for size in NGRAM_SIZES:
-        if len(history) <= size:
-            continue
-        tail = list(history[-size:])
-        for start in range(len(history) - size - 1, -1, -1):
-            if list(history[start : start + size]) == tail:
-                return list(history[start + size : start + size + most])
-    return []
+class RowText:
+    """A row's tokens so far (prompt and new ones), with where each of its n-grams last occurred
+    with a token after it, so that a guess costs a lookup, not a search."""
+
+    def __init__(self, tokens: Sequence[int]) -> None:
+        self.tokens: list[int] = []
+        self.followed: dict[int, dict[tuple[int, ...], int]] = {size: {} for size in NGRAM_SIZES}
+        self.extend(tokens)
+
+    def extend(self, tokens: Sequence[int]) -> None:
+        for token in tokens:
+            end = len(self.tokens)
+            for size in NGRAM_SIZES:
+                if end >= size:
+                    self.followed[size][tuple(self.tokens[end - size : end])] = end - size
+            self.tokens.append(token)
+
+    def guess(self, most: int) -> list[int]:
+        """What followed the latest earlier occurrence of the row's last tokens (at most `most`):
+        the row's next tokens if it repeats itself (a loop, a copied passage), else nothing."""
+        for size in NGRAM_SIZES:
+            start = self.followed[size].get(tuple(self.tokens[-size:]))
+            if start is not None:
+                return self.tokens[start + size : start + size + most]
+        return []
+
+
+def guesses_per_row(trusted: Sequence[int]) -> int:
+    """How many guesses a pass checks in each row, given how many each row's record says will
+    hold: the most for which those fill `GUESS_SHARE` of the places the pass adds (0: none)."""
+    for count in range(min(max(trusted), LOOKAHEAD_WIDTH - 1), 0, -1):
+        if sum(min(hits, count) for hits in trusted) >= GUESS_SHARE * len(trusted) * count:
+            return count
+    return 0
 
 
 def lookahead_step(
-    model, decoding: Decoding, guesses: list[list[int]]
+    model, decoding: Decoding, guesses: list[list[int]], pad: int
 ) -> tuple[Decoding, list[list[int]], list[int]]:
-    """Feed every row its last token and as many guessed next tokens in one pass; keep the guesses
-    that greedy decoding confirms in every row, and the greedy token after them.
+    """Feed every row its last token and its guessed next tokens (padded to one width) in one
+    pass; keep in each row the guesses that greedy decoding confirms, and the greedy token after
+    them.
 
-    The tokens kept are those that steps of one token would choose, several in one pass over the
-    weights. Returns the rows as after those steps, each row's chosen tokens (the last one is the
-    next input), and how many guesses each row's greedy tokens confirmed.
+    A row's places not kept (wrong guesses, padding) are masked from then on, as padding is, so
+    each row goes on as after steps of one token, several in one pass over the weights. Returns
+    the rows after the pass, each row's chosen tokens (the last one is the next input), and how
+    many of its guesses each row's greedy tokens confirmed.
     """
-    count = len(guesses[0])
+    count = max(map(len, guesses))
     device = decoding.tokens.device
-    inputs = torch.cat([decoding.tokens[:, None], torch.tensor(guesses, device=device)], dim=1)
-    fed = decoding.attention.new_ones((len(decoding.rows), count + 1))
+    inputs = torch.full((len(guesses), count + 1), pad, device=device)
+    inputs[:, 0] = decoding.tokens
+    fed = decoding.attention.new_zeros((len(guesses), count + 1))
+    fed[:, 0] = 1
+    for index, guess in enumerate(guesses):
+        inputs[index, 1 : len(guess) + 1] = torch.tensor(guess, device=device)
+        fed[index, : len(guess) + 1] = 1
     attention = torch.cat([decoding.attention, fed], dim=-1)
     output = model(input_ids=inputs, attention_mask=attention, cache=decoding.cache, use_cache=True,
                    position_ids=decoding.positions + torch.arange(count + 1, device=device))
     greedy = output.logits.argmax(-1)  # the token after each one fed
-    confirmed = (greedy[:, :count] == inputs[:, 1:]).int().cumprod(-1).sum(-1).tolist()
-    kept = min(confirmed)
-    if kept < count:
-        output.cache.crop(kept - count)
-        attention = attention[:, : kept - count]
-    after = Decoding(decoding.rows, output.cache, attention, decoding.positions + kept + 1, greedy[:, kept])
-    return after, greedy[:, : kept + 1].tolist(), confirmed
+    confirmed = ((greedy[:, :count] == inputs[:, 1:]) & (fed[:, 1:] == 1)).int().cumprod(-1).sum(-1)
+    attention[:, -(count + 1) :] = torch.arange(count + 1, device=device) <= confirmed[:, None]
+    longest = int(confirmed.max())
+    if longest < count:  # places no row keeps
+        output.cache.crop(longest - count)
+        attention = attention[:, : longest - count]
+    after = Decoding(decoding.rows, output.cache, attention, decoding.positions + confirmed[:, None] + 1,
+                     greedy[torch.arange(len(guesses), device=device), confirmed])
+    hits = confirmed.tolist()
+    return after, [tokens[: kept + 1] for tokens, kept in zip(greedy.tolist(), hits, strict=True)], hits
 
 
 def greedy_until_settled(
@@ -391,10 +426,12 @@ def greedy_until_settled(
     serves all of them. A row that is done leaves at once; once a quarter of the places are
     free, the next rows (shortest prompts first) take them: their prompts run in left-padded
     groups of similar length, with positions counted from each row's first real token, and
-    they join the others, padded on the left. Once at most `LOOKAHEAD_ROWS` rows decode together
-    (the long tail of a benchmark), rows that repeat themselves are guessed ahead from their own
-    text and the guesses checked in one pass (`lookahead_step`), so a row caught in a loop writes
-    several tokens a pass. Every row so gets what `generate` gives it alone.
+    they join the others, padded on the left. A row that repeats itself (a loop, a copied
+    passage) is guessed ahead from its own text, and the guesses are checked in the pass that
+    feeds its last token (`lookahead_step`), so it writes several tokens a pass. Whether a pass
+    checks guesses, and how many, follows how well each row's guesses held so far: a guess of one
+    token is checked against each plain step's token for free. Every row so gets what
+    `generate` gives it alone.
     (Where the cache has sliding-window layers, groups decode side by side and new rows wait
     until all are done.)
     """
@@ -405,7 +442,8 @@ def greedy_until_settled(
     running: list[Decoding] = []
     refill_at = max(1, batch_size // 4)
 
-    lookahead = dict.fromkeys(range(len(prompts)), 1)  # guesses a row's next pass checks
+    texts = [RowText(prompt) for prompt in prompts]
+    trusted = [0] * len(prompts)  # guesses of each row expected to hold, from its record
 
     def still_writing(decoding: Decoding, chosen: list[list[int]] | None = None) -> Decoding | None:
         """The rows that go on after their newest tokens (`chosen`, else each row's last token;
@@ -418,6 +456,7 @@ def greedy_until_settled(
                 if token == tokenizer.eos_token_id:
                     break
                 new_tokens[row].append(token)
+                texts[row].extend([token])
                 if len(new_tokens[row]) >= max_new_tokens[row] or settled(row, new_tokens[row]):
                     break
             else:
@@ -428,18 +467,19 @@ def greedy_until_settled(
         return decoding if len(going_on) == len(decoding.rows) else decoding.keep(going_on)
 
     def advance(decoding: Decoding) -> Decoding | None:
-        """One step of every row, or, for a few rows that repeat themselves, several at once."""
-        if len(decoding.rows) <= LOOKAHEAD_ROWS and decoding.poolable():
-            most = min(*(lookahead[row] for row in decoding.rows), LOOKAHEAD_TOKENS // len(decoding.rows) - 1)
-            guesses = [guess_ahead([*prompts[row], *new_tokens[row]], most) for row in decoding.rows]
-            count = min(len(guess) for guess in guesses)
-            if count:
-                guesses = [guess[:count] for guess in guesses]
-                after, chosen, confirmed = lookahead_step(model, decoding, guesses)
-                for row, hits in zip(decoding.rows, confirmed, strict=True):
-                    lookahead[row] = min(2 * count, LOOKAHEAD_TOKENS - 1) if hits == count else max(1, hits)
-                return still_writing(after, chosen)
-        return still_writing(step(model, decoding))
+        """One pass of every row: one token each, and the guesses checked where rows repeat themselves."""
+        count = guesses_per_row([trusted[row] for row in decoding.rows]) if decoding.poolable() else 0
+        guesses = [texts[row].guess(max(count, 1)) for row in decoding.rows]
+        if count:
+            after, chosen, confirmed = lookahead_step(model, decoding, guesses, pad)
+            for row, guess, hits in zip(decoding.rows, guesses, confirmed, strict=True):
+                trusted[row] = min(2 * hits, LOOKAHEAD_WIDTH - 1) if guess and hits == len(guess) else hits
+            return still_writing(after, chosen)
+        after = step(model, decoding)
+        chosen = [[token] for token in after.tokens.tolist()]
+        for row, guess, tokens in zip(decoding.rows, guesses, chosen, strict=True):
+            trusted[row] = max(trusted[row], 1) if guess == tokens else 0
+        return still_writing(after, chosen)
 
     with torch.inference_mode(), tqdm(total=len(prompts), desc=description, unit="row") as progress:
         while waiting or running:
