@@ -271,6 +271,29 @@ def mcq_rows() -> dict[str, list[dict]]:
     return {"medmcqa": medmcqa, "medqa": medqa}
 
 
+def keeping_special_tokens(tokenizer):
+    """A copy of the tokenizer whose decoding keeps special tokens: an answer that is one (this
+    model's end of turn) is then compared as itself, not as the empty text both ways score."""
+    kept = copy.copy(tokenizer)
+
+    def decode(*args, **kwargs) -> str | list[str]:
+        return type(tokenizer).decode(kept, *args, **{**kwargs, "skip_special_tokens": False})
+
+    kept.decode = decode
+    return kept
+
+
+def matmul_flops_per_second(rows: int, inner: int, outer: int, repeats: int = 20) -> float:
+    """The best rate of this machine's float32 matrix products of the given shape."""
+    left, right = torch.randn(rows, inner), torch.randn(inner, outer)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        left @ right
+        best = min(best, time.perf_counter() - start)
+    return 2 * rows * inner * outer / best
+
+
 def mcq_figures(model_dir: Path, workdir: Path) -> dict:
     medical, multiple_choice, engine = import_rendered_package(
         workdir / "medical", "medical", "evaluation.medical", "evaluation.multiple_choice",
@@ -288,23 +311,26 @@ def mcq_figures(model_dir: Path, workdir: Path) -> dict:
         )
     prompts = [prompt for batch in benchmarks.values() for prompt in batch[0]]
     lengths = [len(ids) for ids in tokenizer(prompts)["input_ids"]]
+    compared = keeping_special_tokens(tokenizer)
 
     def one_at_a_time() -> list[str]:
-        return [engine.greedy_decode(model, tokenizer, [prompt], limit)[0]
+        return [engine.greedy_decode(model, compared, [prompt], limit)[0]
                 for prompts, limits, _ in benchmarks.values()
                 for prompt, limit in zip(prompts, limits, strict=True)]
 
     def batched() -> list[str]:
         return [answer for prompts, limits, _ in benchmarks.values()
-                for answer in engine.generate_answers(model, tokenizer, prompts, limits, MCQ_BATCH_SIZE)]
+                for answer in engine.generate_answers(model, compared, prompts, limits, MCQ_BATCH_SIZE)]
 
     timings = fastest_in_turns({"one": one_at_a_time, "batched": batched}, MCQ_REPEATS)
     (one_seconds, one_answers), (batched_seconds, batched_answers) = timings["one"], timings["batched"]
     golds = [gold for batch in benchmarks.values() for gold in batch[2]]
     correct = sum(multiple_choice.is_correct(answer, gold, multiple_choice.MCQ)
                   for answer, gold in zip(batched_answers, golds, strict=True))
+    counts = ", ".join(f"{answer!r} {batched_answers.count(answer)}"
+                       for answer in sorted(set(batched_answers)))
     print(f"mcq: {len(prompts)} prompts (MedMCQA and MedQA formats) of {min(lengths)}-{max(lengths)} "
-          f"tokens; {correct} answered right")
+          f"tokens; {correct} answered right; answers (special tokens kept) {counts}")
     print(f"mcq: one prompt at a time {one_seconds:.2f} s, batches of {MCQ_BATCH_SIZE} "
           f"{batched_seconds:.2f} s (fastest of {MCQ_REPEATS} in turns)")
     # Where the time goes: one forward pass per answer, so the prompt tokens run and how fast.
@@ -317,6 +343,18 @@ def mcq_figures(model_dir: Path, workdir: Path) -> dict:
     print(f"mcq: prompt tokens run one prompt at a time {alone_tokens} ({alone_tokens / one_seconds:.0f} a "
           f"second); batched, each instruction once, {batched_tokens} "
           f"({batched_tokens / batched_seconds:.0f} a second)")
+    # The bound: every token the batches run goes through every linear layer below the head.
+    head = model.get_output_embeddings()
+    linears = [module for module in model.modules()
+               if isinstance(module, torch.nn.Linear) and module is not head]
+    flops_per_token = 2 * sum(module.weight.numel() for module in linears)
+    widest = max(linears, key=lambda module: module.weight.numel())
+    peak = matmul_flops_per_second(2048, widest.in_features, widest.out_features)
+    least = batched_tokens * flops_per_token / peak
+    print(f"mcq: the batched tokens need {batched_tokens * flops_per_token / 1e9:.0f} GFLOP in linear layers "
+          f"below the head; at this machine's best float32 matrix product ({peak / 1e9:.0f} GFLOP/s) "
+          f"at least {least:.2f} s, "
+          f"so no batching that runs every row's own tokens is over {one_seconds / least:.1f}x faster here")
     return {"mcq_speedup": one_seconds / batched_seconds, "mcq_identical": one_answers == batched_answers}
 
 
