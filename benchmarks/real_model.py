@@ -310,7 +310,8 @@ def mcq_figures(model_dir: Path, workdir: Path) -> dict:
             golds,
         )
     prompts = [prompt for batch in benchmarks.values() for prompt in batch[0]]
-    lengths = [len(ids) for ids in tokenizer(prompts)["input_ids"]]
+    token_rows = [tokenizer(batch[0])["input_ids"] for batch in benchmarks.values()]
+    lengths = [len(row) for rows in token_rows for row in rows]
     compared = keeping_special_tokens(tokenizer)
 
     def one_at_a_time() -> list[str]:
@@ -335,8 +336,7 @@ def mcq_figures(model_dir: Path, workdir: Path) -> dict:
           f"{batched_seconds:.2f} s (fastest of {MCQ_REPEATS} in turns)")
     # Where the time goes: one forward pass per answer, so the prompt tokens run and how fast.
     batched_tokens = 0
-    for benchmark_prompts, _, _ in benchmarks.values():
-        rows = tokenizer(benchmark_prompts)["input_ids"]
+    for rows in token_rows:
         shared = max(engine.common_prefix_length(rows) - 1, 0)  # the instruction, run once
         batched_tokens += shared + sum(len(row) - shared for row in rows)
     alone_tokens = sum(lengths)
